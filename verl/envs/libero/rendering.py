@@ -1,0 +1,45 @@
+"""Render cameras only on the steps that need an image, with images identical to rendering every step.
+
+robosuite computes observations through "observables", each with a sampling timer advanced at every
+physics substep; a camera image is taken by its observable at a particular substep of the control
+step. A disabled observable costs nothing. Re-enabling one resets its timer, so on its own it would
+sample at the wrong substep (or return a blank frame). The gate therefore re-enables the camera
+observables just before the step that needs an image and copies the timer state from an observable
+that is always on (the end-effector position, same sampling rate), which makes the camera sample
+exactly where it would have if it had never been switched off.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# An always-enabled observable with the same sampling rate as the cameras.
+_REFERENCE_OBSERVABLE = "robot0_eef_pos"
+_TIMER_FIELDS = ("_time_since_last_sample", "_sampled", "_current_delay")
+
+
+class CameraGate:
+    """Switches a robosuite env's camera observables on for chosen steps only."""
+
+    def __init__(self, robosuite_env: Any, camera_observables: list[str]):
+        self._env = robosuite_env
+        self._names = list(camera_observables)
+        self._on = True  # robosuite builds every observable enabled
+        self.set(False)
+
+    @property
+    def is_on(self) -> bool:
+        return self._on
+
+    def set(self, on: bool) -> None:
+        """Enable (with the reference's timer state) or disable the cameras for the next step(s)."""
+        if on == self._on:
+            return
+        observables = self._env._observables
+        reference = observables[_REFERENCE_OBSERVABLE]
+        for name in self._names:
+            self._env.modify_observable(name, "enabled", on)
+            if on:
+                for attr in _TIMER_FIELDS:
+                    setattr(observables[name], attr, getattr(reference, attr))
+        self._on = on

@@ -1,0 +1,213 @@
+"""EnvPool: persistent simulator worker processes with batched reset/step, timeouts and restarts.
+
+Each worker is a fresh interpreter (verl.envs.worker) owning one simulator, re-used across episodes
+and tasks. Requests to different workers run concurrently. A worker that dies or exceeds its
+timeout is killed and replaced, and its episode comes back as failed with the reason; the rest of
+the batch is unaffected. Workers exit with the pool (close(), garbage collection, interpreter exit)
+and with the parent process if it dies.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import socket
+import subprocess
+import sys
+import time
+import weakref
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+
+import numpy as np
+
+from verl.envs.base import EnvResult, ResetRequest
+from verl.envs.config import EnvConfig
+from verl.envs.registry import EnvSpec, get_env_spec
+
+_SHUTDOWN_GRACE_S = 10.0
+
+
+@dataclass
+class _Worker:
+    proc: subprocess.Popen
+    conn: Connection
+    # (suite, task_id) of the simulator the worker holds, as far as the pool knows.
+    task: tuple[str, int] | None = None
+    # Bookkeeping of the worker's current episode (EnvResult.info), attached to failure reports.
+    info: dict = field(default_factory=dict)
+
+
+def _start_worker(cfg: EnvConfig) -> _Worker:
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    env = dict(os.environ)
+    env.setdefault("MUJOCO_GL", "egl")
+    env.setdefault("PYOPENGL_PLATFORM", env["MUJOCO_GL"])
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "verl.envs.worker", str(child.fileno()), str(os.getpid())],
+            pass_fds=(child.fileno(),),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=2,  # simulator chatter goes to stderr; stdout stays clean for the caller
+        )
+    finally:
+        child.close()
+    conn = Connection(parent.detach())
+    conn.send(("config", cfg))
+    return _Worker(proc=proc, conn=conn)
+
+
+def _kill(worker: _Worker) -> int | None:
+    """SIGKILL and reap a worker; returns its exit code."""
+    if worker.proc.poll() is None:
+        worker.proc.send_signal(signal.SIGKILL)
+    try:
+        code = worker.proc.wait(timeout=_SHUTDOWN_GRACE_S)
+    except subprocess.TimeoutExpired:
+        code = None
+    worker.conn.close()
+    return code
+
+
+def _shutdown(workers: list[_Worker]) -> None:
+    """Ask every worker to exit, then kill the ones that do not within the grace period."""
+    for w in workers:
+        try:
+            w.conn.send(("close",))
+        except (OSError, ValueError):
+            pass
+    deadline = time.monotonic() + _SHUTDOWN_GRACE_S
+    for w in workers:
+        try:
+            w.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+        _kill(w)
+    workers.clear()
+
+
+class EnvPool:
+    """`num_workers` simulator processes serving batched resets and action-chunk steps.
+
+    Requests are (worker index, payload) pairs; each worker appears at most once per call. Results
+    come back in request order. Malformed requests (unknown suite, task or init state out of range,
+    wrong action shape, unknown worker) raise ValueError before anything is sent; non-finite actions,
+    simulator errors, crashes and timeouts end that episode as failed.
+    """
+
+    def __init__(self, cfg: EnvConfig, num_workers: int | None = None):
+        cfg.validate()
+        self.cfg = cfg
+        self.spec: EnvSpec = get_env_spec(cfg.name)
+        n = cfg.num_workers if num_workers is None else num_workers
+        if n < 1:
+            raise ValueError(f"num_workers={n}; allowed: an integer >= 1")
+        self._workers: list[_Worker] = [_start_worker(cfg) for _ in range(n)]
+        self.restarts = 0
+        # Runs on close(), on garbage collection and at interpreter exit, whichever comes first.
+        self._finalizer = weakref.finalize(self, _shutdown, self._workers)
+
+    # ----------------------------------------------------------------------------------------- public
+    @property
+    def num_workers(self) -> int:
+        return len(self._workers)
+
+    def worker_pids(self) -> list[int]:
+        return [w.proc.pid for w in self._workers]
+
+    def loaded_tasks(self) -> list[tuple[str, int] | None]:
+        """Per worker, the (suite, task_id) its simulator holds: resets to the same task are cheap."""
+        return [w.task for w in self._workers]
+
+    def reset(self, requests: list[tuple[int, ResetRequest]]) -> list[EnvResult]:
+        """Start one episode per (worker index, request); returns the first observations."""
+        self._check_workers([i for i, _ in requests])
+        for _, request in requests:
+            self.spec.check_request(request)
+        results = self._exchange([(i, ("reset", r)) for i, r in requests], self.cfg.reset_timeout_s, "reset")
+        for (i, request), result in zip(requests, results):
+            self._workers[i].task = None if result.failed else (request.suite, request.task_id)
+        return results
+
+    def step(self, requests: list[tuple[int, np.ndarray]]) -> list[EnvResult]:
+        """Execute one action chunk [k, action_dim] (policy convention) per (worker index, chunk)."""
+        self._check_workers([i for i, _ in requests])
+        messages = []
+        for i, actions in requests:
+            actions = np.asarray(actions)
+            if actions.ndim != 2 or actions.shape[0] < 1 or actions.shape[1] != self.spec.action_dim:
+                raise ValueError(
+                    f"actions for worker {i} have shape {list(actions.shape)}; "
+                    f"allowed: [k >= 1, {self.spec.action_dim}]"
+                )
+            messages.append((i, ("step", actions)))
+        return self._exchange(messages, self.cfg.step_timeout_s, "step")
+
+    def debug_hang_next_step(self, worker: int, seconds: float) -> None:
+        """TEST ONLY: make worker `worker` sleep `seconds` before its next step, to exercise timeouts."""
+        self._check_workers([worker])
+        self._workers[worker].conn.send(("debug_hang_next_step", float(seconds)))
+
+    def close(self) -> None:
+        """Stop every worker (no orphans, no zombies). Idempotent."""
+        self._finalizer()
+
+    def __enter__(self) -> EnvPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------------------------------- internals
+    def _check_workers(self, indices: list[int]) -> None:
+        if not self._finalizer.alive:
+            raise RuntimeError("the EnvPool is closed")
+        for i in indices:
+            if not isinstance(i, (int, np.integer)) or not 0 <= i < len(self._workers):
+                raise ValueError(f"worker index {i!r}; allowed: 0..{len(self._workers) - 1}")
+        if len(set(indices)) != len(indices):
+            raise ValueError(f"worker indices {indices} repeat; each worker takes one request per call")
+
+    def _restart(self, i: int, why: str) -> EnvResult:
+        """Replace worker i (killing it if needed) and report its episode as failed."""
+        info = self._workers[i].info
+        code = _kill(self._workers[i])
+        self._workers[i] = _start_worker(self.cfg)
+        self.restarts += 1
+        detail = f" (exit code {code})" if code is not None else ""
+        return EnvResult.failure(f"worker {i} {why}{detail}; it was restarted", info=info)
+
+    def _exchange(self, messages: list[tuple[int, tuple]], timeout_s: float, what: str) -> list[EnvResult]:
+        results: dict[int, EnvResult] = {}
+        pending: dict[Connection, int] = {}
+        for i, message in messages:
+            if message[0] == "reset":
+                request = message[1]
+                self._workers[i].info = {
+                    "suite": request.suite,
+                    "task_id": request.task_id,
+                    "init_state_id": request.init_state_id,
+                }
+            payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+            try:
+                self._workers[i].conn.send_bytes(payload)
+                pending[self._workers[i].conn] = i
+            except OSError:
+                results[i] = self._restart(i, f"had died before {what}")
+        deadline = time.monotonic() + timeout_s
+        while pending:
+            ready = wait(list(pending), timeout=max(0.0, deadline - time.monotonic()))
+            if not ready:
+                break
+            for conn in ready:
+                i = pending.pop(conn)
+                try:
+                    results[i] = conn.recv()
+                    self._workers[i].info = results[i].info or self._workers[i].info
+                except (EOFError, OSError):
+                    results[i] = self._restart(i, f"died during {what}")
+        for i in pending.values():
+            results[i] = self._restart(i, f"timed out after {timeout_s:g} s during {what}")
+        return [results[i] for i, _ in messages]

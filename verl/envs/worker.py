@@ -1,0 +1,109 @@
+"""Env worker process: owns one simulator and serves reset/step messages from an EnvPool.
+
+Started by the pool as a fresh interpreter (`python -m verl.envs.worker <fd> <parent pid>`), so it
+never imports the parent's main module (and with it torch). It dies with its parent: the kernel
+sends SIGKILL when the parent exits (PR_SET_PDEATHSIG), and the loop also exits on a closed socket
+or a changed parent pid.
+
+Messages (pickled tuples over a socket): ("config", EnvConfig), ("reset", ResetRequest),
+("step", ndarray [k, A]), ("debug_hang_next_step", seconds), ("close",). Reset and step answer with
+one EnvResult; the others do not answer.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+import time
+import traceback
+from multiprocessing.connection import Connection
+
+from verl.envs.base import EnvResult
+
+_PR_SET_PDEATHSIG = 1
+_PARENT_POLL_S = 1.0
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux/glibc: the parent-pid poll still applies
+        pass
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _error(prefix: str, exc: BaseException) -> str:
+    return f"{prefix}: {type(exc).__name__}: {exc}"
+
+
+def serve(conn: Connection, parent_pid: int) -> None:
+    """Answer messages until "close", a closed socket, or the parent's death."""
+    from verl.envs.registry import get_env_spec
+
+    kind, cfg = conn.recv()
+    assert kind == "config", kind
+    spec = get_env_spec(cfg.name)
+    env = spec.make(cfg)
+    hang_s = 0.0
+    try:
+        while True:
+            if not conn.poll(_PARENT_POLL_S):
+                if os.getppid() != parent_pid:
+                    return
+                continue
+            msg = conn.recv()
+            kind = msg[0]
+            if kind == "close":
+                return
+            if kind == "debug_hang_next_step":
+                hang_s = float(msg[1])
+                continue
+            if kind == "reset":
+                request = msg[1]
+                try:
+                    spec.check_request(request)
+                except ValueError as exc:
+                    result = EnvResult.failure(f"bad reset request: {exc}")
+                else:
+                    try:
+                        result = env.reset(request)
+                    except Exception as exc:  # a simulator in an unknown state is rebuilt on the next reset
+                        traceback.print_exc(file=sys.stderr)
+                        env.close()
+                        result = EnvResult.failure(_error("reset failed", exc))
+            elif kind == "step":
+                if hang_s > 0:
+                    time.sleep(hang_s)
+                    hang_s = 0.0
+                try:
+                    result = env.step_chunk(msg[1])
+                except Exception as exc:
+                    traceback.print_exc(file=sys.stderr)
+                    env.close()
+                    result = EnvResult.failure(_error("simulator error during step", exc))
+            else:
+                result = EnvResult.failure(f"unknown message {kind!r}; allowed: reset, step, close")
+            conn.send(result)
+    except (EOFError, OSError):  # the parent closed its end
+        return
+    finally:
+        env.close()
+
+
+def main() -> None:
+    fd, parent_pid = int(sys.argv[1]), int(sys.argv[2])
+    _die_with_parent(parent_pid)
+    # The parent handles Ctrl-C and shuts workers down itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    conn = Connection(fd)
+    try:
+        serve(conn, parent_pid)
+    finally:
+        conn.close()
+
+
+if __name__ == "__main__":
+    main()
