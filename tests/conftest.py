@@ -19,7 +19,11 @@ def ray_local():
     import ray
 
     if not ray.is_initialized():
-        ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": {"MUJOCO_GL": os.environ["MUJOCO_GL"], "RAY_AUTH_MODE": "disabled"}})
+        ray.init(
+            num_cpus=4,
+            include_dashboard=False,
+            log_to_driver=False,
+            runtime_env={"env_vars": {"MUJOCO_GL": os.environ["MUJOCO_GL"], "RAY_AUTH_MODE": "disabled"}},
+        )
     yield ray
     ray.shutdown()

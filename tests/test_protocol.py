@@ -64,8 +64,9 @@ def test_chunk_split_concat_roundtrip():
 
 def test_union_merges_and_detects_conflicts():
     d = make(3)
-    other = DataProto.from_dict(tensors={"z": torch.ones(3)}, non_tensors={"name": ["t0", "t1", "t2"]},
-                                meta_info={"step": 2})
+    other = DataProto.from_dict(
+        tensors={"z": torch.ones(3)}, non_tensors={"name": ["t0", "t1", "t2"]}, meta_info={"step": 2}
+    )
     u = d.union(other)
     assert set(u.tensor_keys()) == {"x", "y", "z"} and u.meta_info == {"temperature": 1.6, "step": 2}
     bad = DataProto.from_dict(tensors={"y": torch.zeros(3)})
@@ -75,7 +76,9 @@ def test_union_merges_and_detects_conflicts():
 
 def test_nbytes_counts_bytes_objects():
     d = make(3)
-    assert d.nbytes() == 3 * 2 * 8 + 3 * 4 + (0 + 1 + 2) + sum(np.asarray(s).nbytes for s in ["t0", "t1", "t2"])
+    assert d.nbytes() == 3 * 2 * 8 + 3 * 4 + (0 + 1 + 2) + sum(
+        np.asarray(s).nbytes for s in ["t0", "t1", "t2"]
+    )
 
 
 @pytest.mark.ray
@@ -84,8 +87,9 @@ def test_survives_ray_object_store(ray_local):
 
     @ray.remote
     def double(data: DataProto) -> DataProto:
-        out = DataProto.from_dict(tensors={"x2": data["x"] * 2}, non_tensors={"name": data["name"]},
-                                  meta_info=data.meta_info)
+        out = DataProto.from_dict(
+            tensors={"x2": data["x"] * 2}, non_tensors={"name": data["name"]}, meta_info=data.meta_info
+        )
         return data.union(out)
 
     d = make(4)

@@ -31,12 +31,24 @@ def _as_numpy(value: Any) -> np.ndarray:
     return arr
 
 
-def _batch_size_of(tensors: dict[str, torch.Tensor] | TensorDict | None, non_tensors: dict[str, np.ndarray]) -> int:
+def _object_nbytes(x: Any) -> int:
+    if isinstance(x, (bytes, bytearray)):
+        return len(x)
+    if isinstance(x, (list, tuple)):
+        return sum(_object_nbytes(v) for v in x)
+    return np.asarray(x).nbytes
+
+
+def _batch_size_of(
+    tensors: dict[str, torch.Tensor] | TensorDict | None, non_tensors: dict[str, np.ndarray]
+) -> int:
     sizes = set()
     if tensors is not None:
         for key, value in tensors.items():
             if value.dim() == 0:
-                raise ValueError(f"DataProto.batch[{key!r}] is a scalar; batch entries need a leading batch dim")
+                raise ValueError(
+                    f"DataProto.batch[{key!r}] is a scalar; batch entries need a leading batch dim"
+                )
             sizes.add(value.shape[0])
     for value in non_tensors.values():
         sizes.add(len(value))
@@ -84,8 +96,10 @@ class DataProto:
             return self.batch[key]
         if key in self.non_tensor_batch:
             return self.non_tensor_batch[key]
-        raise KeyError(f"{key!r} is in neither batch ({self.tensor_keys()}) nor non_tensor_batch "
-                       f"({sorted(self.non_tensor_batch)})")
+        raise KeyError(
+            f"{key!r} is in neither batch ({self.tensor_keys()}) nor non_tensor_batch "
+            f"({sorted(self.non_tensor_batch)})"
+        )
 
     def tensor_keys(self) -> list[str]:
         return sorted(self.batch.keys()) if self.batch is not None else []
@@ -108,7 +122,9 @@ class DataProto:
         if non_tensor_keys is not None:
             missing = set(non_tensor_keys) - set(non_tensors)
             if missing:
-                raise KeyError(f"select: unknown non-tensor keys {sorted(missing)}; known: {sorted(non_tensors)}")
+                raise KeyError(
+                    f"select: unknown non-tensor keys {sorted(missing)}; known: {sorted(non_tensors)}"
+                )
             non_tensors = {k: non_tensors[k] for k in non_tensor_keys}
         meta = self.meta_info if meta_keys is None else {k: self.meta_info[k] for k in meta_keys}
         return DataProto(batch=batch, non_tensor_batch=dict(non_tensors), meta_info=dict(meta))
@@ -134,7 +150,7 @@ class DataProto:
         if len(self) != len(other):
             raise ValueError(f"union: batch sizes differ ({len(self)} vs {len(other)})")
         tensors = dict(self.batch.items()) if self.batch is not None else {}
-        for key, value in (other.batch.items() if other.batch is not None else []):
+        for key, value in other.batch.items() if other.batch is not None else []:
             if key in tensors and not torch.equal(tensors[key], value):
                 raise ValueError(f"union: batch key {key!r} exists in both with different values")
             tensors[key] = value
@@ -197,7 +213,7 @@ class DataProto:
             total += sum(v.numel() * v.element_size() for v in self.batch.values())
         for value in self.non_tensor_batch.values():
             if value.dtype == object:
-                total += sum(len(x) if isinstance(x, (bytes, bytearray)) else np.asarray(x).nbytes for x in value)
+                total += sum(_object_nbytes(x) for x in value)
             else:
                 total += value.nbytes
         return total

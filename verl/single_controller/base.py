@@ -56,7 +56,9 @@ class Worker:
         addr, port = os.environ.get("MASTER_ADDR", "127.0.0.1"), os.environ.get("MASTER_PORT")
         if port is None:
             if self.world_size > 1:
-                raise RuntimeError("MASTER_PORT is not set; the worker group sets it before init_process_group")
+                raise RuntimeError(
+                    "MASTER_PORT is not set; the worker group sets it before init_process_group"
+                )
             _, port = node_ip_and_free_port()
         dist.init_process_group(
             backend=backend,
@@ -68,5 +70,9 @@ class Worker:
         return backend
 
     def ping(self) -> dict[str, int | str]:
-        return {"rank": self.rank, "world_size": self.world_size, "pid": os.getpid(),
-                "node": socket.gethostname()}
+        return {
+            "rank": self.rank,
+            "world_size": self.world_size,
+            "pid": os.getpid(),
+            "node": socket.gethostname(),
+        }

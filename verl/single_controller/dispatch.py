@@ -39,17 +39,18 @@ def dispatch(mode: Dispatch, world_size: int, args: tuple, kwargs: dict) -> list
         for i, arg in enumerate(list(args) + list(kwargs.values())):
             if not isinstance(arg, (list, tuple)) or len(arg) != world_size:
                 raise ValueError(f"ALL_TO_ALL argument {i} must be a list of length world_size={world_size}")
-        return [
-            (tuple(a[r] for a in args), {k: v[r] for k, v in kwargs.items()}) for r in range(world_size)
-        ]
+        return [(tuple(a[r] for a in args), {k: v[r] for k, v in kwargs.items()}) for r in range(world_size)]
     if mode is Dispatch.DP_COMPUTE_PROTO:
         split_args = [split_for_ranks(a, world_size) if isinstance(a, DataProto) else None for a in args]
-        split_kwargs = {k: split_for_ranks(v, world_size) if isinstance(v, DataProto) else None
-                        for k, v in kwargs.items()}
+        split_kwargs = {
+            k: split_for_ranks(v, world_size) if isinstance(v, DataProto) else None for k, v in kwargs.items()
+        }
         per_rank = []
         for r in range(world_size):
             rank_args = tuple(s[r] if s is not None else a for s, a in zip(split_args, args))
-            rank_kwargs = {k: (split_kwargs[k][r] if split_kwargs[k] is not None else v) for k, v in kwargs.items()}
+            rank_kwargs = {
+                k: (split_kwargs[k][r] if split_kwargs[k] is not None else v) for k, v in kwargs.items()
+            }
             per_rank.append((rank_args, rank_kwargs))
         return per_rank
     raise ValueError(f"unknown dispatch mode {mode!r}; known: {[m.value for m in Dispatch]}")

@@ -32,7 +32,9 @@ class RayResourcePool:
 
     def __post_init__(self) -> None:
         if not self.workers_per_node or any(n < 1 for n in self.workers_per_node):
-            raise ValueError(f"workers_per_node must be a non-empty list of positive ints, got {self.workers_per_node}")
+            raise ValueError(
+                f"workers_per_node must be a non-empty list of positive ints, got {self.workers_per_node}"
+            )
 
     @property
     def world_size(self) -> int:
@@ -46,8 +48,11 @@ class RayResourcePool:
         if self.use_gpu:
             bundle["GPU"] = 1
         for node, count in enumerate(self.workers_per_node):
-            pg = placement_group([dict(bundle) for _ in range(count)], strategy="STRICT_PACK",
-                                 name=f"{self.name_prefix}_node{node}")
+            pg = placement_group(
+                [dict(bundle) for _ in range(count)],
+                strategy="STRICT_PACK",
+                name=f"{self.name_prefix}_node{node}",
+            )
             self.placement_groups.append(pg)
         ready = ray.get([pg.ready() for pg in self.placement_groups], timeout=timeout_s)
         if len(ready) != len(self.placement_groups):
@@ -104,8 +109,14 @@ class RayWorkerGroup:
     def world_size(self) -> int:
         return len(self.workers)
 
-    def call(self, method: str, *args: Any, dispatch_mode: Dispatch = Dispatch.ONE_TO_ALL,
-             blocking: bool = True, **kwargs: Any) -> Any:
+    def call(
+        self,
+        method: str,
+        *args: Any,
+        dispatch_mode: Dispatch = Dispatch.ONE_TO_ALL,
+        blocking: bool = True,
+        **kwargs: Any,
+    ) -> Any:
         """Call `method` on every rank. With `blocking=False` returns the per-rank object refs;
         pass them to `wait(refs, dispatch_mode)` later."""
         per_rank = dispatch(dispatch_mode, self.world_size, args, kwargs)

@@ -8,7 +8,7 @@ import torch
 
 
 def resolve_device(preference: str = "auto") -> torch.device:
-    """"auto" -> cuda when a GPU is visible, else cpu; "cuda" without a GPU is an error."""
+    """ "auto" -> cuda when a GPU is visible, else cpu; "cuda" without a GPU is an error."""
     if preference == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if preference == "cuda" and not torch.cuda.is_available():

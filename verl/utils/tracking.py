@@ -79,19 +79,35 @@ class JsonlLogger:
 
 
 class WandbLogger:
-    def __init__(self, project: str, name: str, config: Mapping[str, Any], log_dir: Path,
-                 mode: str = "auto", run_id: str | None = None) -> None:
+    def __init__(
+        self,
+        project: str,
+        name: str,
+        config: Mapping[str, Any],
+        log_dir: Path,
+        mode: str = "auto",
+        run_id: str | None = None,
+    ) -> None:
         import wandb
 
         if mode == "auto":
             mode = "online" if os.environ.get("WANDB_API_KEY") else "offline"
         if mode not in ("online", "offline", "disabled"):
-            raise ValueError(f"trainer.wandb_mode must be one of auto, online, offline, disabled; got {mode!r}")
+            raise ValueError(
+                f"trainer.wandb_mode must be one of auto, online, offline, disabled; got {mode!r}"
+            )
         wandb_dir = Path(log_dir)
         wandb_dir.mkdir(parents=True, exist_ok=True)
-        self.run = wandb.init(project=project, name=name, config=redact(dict(config)), dir=str(wandb_dir),
-                              mode=mode, id=run_id, resume="allow" if run_id else None,
-                              settings=wandb.Settings(silent=True, console="off"))
+        self.run = wandb.init(
+            project=project,
+            name=name,
+            config=redact(dict(config)),
+            dir=str(wandb_dir),
+            mode=mode,
+            id=run_id,
+            resume="allow" if run_id else None,
+            settings=wandb.Settings(silent=True, console="off"),
+        )
         self.mode = mode
 
     def log(self, metrics: Mapping[str, Any], step: int) -> None:
@@ -109,9 +125,16 @@ class WandbLogger:
 class Tracking:
     """Fan-out to the configured backends; unknown backend names are an error."""
 
-    def __init__(self, project_name: str, experiment_name: str, backends: Sequence[str], log_dir: str | Path,
-                 config: Mapping[str, Any] | None = None, wandb_mode: str = "auto",
-                 run_id: str | None = None) -> None:
+    def __init__(
+        self,
+        project_name: str,
+        experiment_name: str,
+        backends: Sequence[str],
+        log_dir: str | Path,
+        config: Mapping[str, Any] | None = None,
+        wandb_mode: str = "auto",
+        run_id: str | None = None,
+    ) -> None:
         unknown = [b for b in backends if b not in BACKENDS]
         if unknown:
             raise ValueError(f"trainer.logger: unknown backend(s) {unknown}; allowed: {list(BACKENDS)}")
@@ -122,8 +145,9 @@ class Tracking:
         if "jsonl" in backends:
             self.loggers["jsonl"] = JsonlLogger(self.log_dir / "metrics.jsonl")
         if "wandb" in backends:
-            self.loggers["wandb"] = WandbLogger(project_name, experiment_name, config or {}, self.log_dir,
-                                                mode=wandb_mode, run_id=run_id)
+            self.loggers["wandb"] = WandbLogger(
+                project_name, experiment_name, config or {}, self.log_dir, mode=wandb_mode, run_id=run_id
+            )
 
     def log(self, metrics: Mapping[str, Any], step: int) -> None:
         for logger in self.loggers.values():

@@ -1,0 +1,1 @@
+"""The GRPO driver, its pure algorithms and its batch arithmetic."""

@@ -1,0 +1,57 @@
+"""Metrics computed on the driver from rollout batches."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import psutil
+
+from verl.protocol import DataProto
+
+
+def success_metrics(out: DataProto, prefix: str) -> dict[str, float]:
+    """Success rate overall (`<prefix>/all`), per suite (`<prefix>/<suite>`) and per task
+    (`<prefix>/<suite>/task_<id>`), plus the episode count."""
+    success = out.batch["success"].numpy().astype(np.float64)
+    suites = out.non_tensor_batch["suite"]
+    tasks = out.non_tensor_batch["task_id"]
+    metrics = {
+        f"{prefix}/all": float(success.mean()) if len(success) else 0.0,
+        f"{prefix.split('/')[0]}/episodes": float(len(success)),
+    }
+    by_suite: dict[str, list[float]] = defaultdict(list)
+    by_task: dict[tuple[str, int], list[float]] = defaultdict(list)
+    for s, suite, task in zip(success, suites, tasks):
+        by_suite[str(suite)].append(s)
+        by_task[(str(suite), int(task))].append(s)
+    for suite, values in by_suite.items():
+        metrics[f"{prefix}/{suite}"] = float(np.mean(values))
+    for (suite, task), values in by_task.items():
+        metrics[f"{prefix}/{suite}/task_{task}"] = float(np.mean(values))
+    errors = out.non_tensor_batch.get("env_error")
+    if errors is not None:
+        metrics[f"{prefix.split('/')[0]}/env_errors"] = float(np.sum(errors != ""))
+    return metrics
+
+
+def trajectory_metrics(batch: DataProto, step_seconds: float) -> dict[str, float]:
+    """Episode lengths, throughput, stored bytes per decision step and host memory."""
+    finish = batch.batch["finish_step"].numpy().astype(np.float64)
+    decisions = batch.batch["num_decision_steps"].numpy().astype(np.float64)
+    rollout_env_steps = float(batch.meta_info.get("rollout_env_steps", finish.sum()))
+    gen_seconds = float(batch.meta_info.get("rollout_seconds", 0.0))
+    stored = batch.select(
+        batch_keys=["action_tokens", "response_mask", "success", "finish_step", "num_decision_steps"],
+        non_tensor_keys=["jpegs"],
+    ).nbytes()
+    return {
+        "response_length/mean": float(finish.mean()),
+        "response_length/max": float(finish.max()),
+        "response_length/min": float(finish.min()),
+        "rollout/decision_steps_mean": float(decisions.mean()),
+        "rollout/bytes_per_decision_step": stored / max(decisions.sum(), 1.0),
+        "perf/env_steps_per_s": rollout_env_steps / gen_seconds if gen_seconds else 0.0,
+        "perf/trajectories_per_s": len(batch) / step_seconds if step_seconds else 0.0,
+        "perf/driver_rss_gib": psutil.Process().memory_info().rss / 2**30,
+    }

@@ -1,0 +1,348 @@
+"""The GRPO driver: a loop of short stages over a colocated actor/rollout worker group.
+
+    fit():  resume -> [validate] -> repeat { collect (rollout + dynamic sampling) -> old log-probs
+            -> advantages -> update -> [validate] -> [checkpoint] -> log }
+
+The driver holds prompts, groups and metrics; the workers hold the model, the optimiser and the
+simulators. Each stage is a method under a named timer (`timing/<stage>`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from verl.protocol import DataProto
+from verl.single_controller import Dispatch, RayResourcePool, RayWorkerGroup
+from verl.trainer.config import PPOConfig
+from verl.trainer.ppo import core_algos
+from verl.trainer.ppo.metrics import success_metrics, trajectory_metrics
+from verl.trainer.ppo.prompts import Prompt, PromptSampler, build_prompts, task_catalog
+from verl.utils import checkpoint as ckpt
+from verl.utils.timer import timer
+from verl.utils.tracking import Tracking
+
+logger = logging.getLogger(__name__)
+
+
+def _prompts_to_proto(
+    prompts: list[Prompt], seeds: list[int], uids: list[str], record: list[bool]
+) -> DataProto:
+    return DataProto.from_dict(
+        non_tensors={
+            "suite": [p.suite for p in prompts],
+            "task_id": [p.task_id for p in prompts],
+            "init_state_id": [p.init_state_id for p in prompts],
+            "seed": seeds,
+            "uid": uids,
+            "record_video": record,
+        }
+    )
+
+
+class RayTrainer:
+    def __init__(self, config: PPOConfig) -> None:
+        from verl.workers.fsdp_workers import ActorRolloutWorker
+
+        self.config = config
+        c = config
+        self.out_dir = Path(c.trainer.default_local_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        num_tasks, num_states = task_catalog(c.env.name)
+        self.val_prompts = build_prompts(
+            c.data.task_suite_name,
+            c.data.task_ids,
+            c.data.val_init_states,
+            num_tasks,
+            num_states,
+            "data.val_init_states",
+        )
+        self.train_prompts = (
+            []
+            if c.trainer.val_only
+            else build_prompts(
+                c.data.task_suite_name, c.data.task_ids, c.data.train_init_states, num_tasks, num_states
+            )
+        )
+        self.sampler = (
+            PromptSampler(self.train_prompts, c.data.shuffle, c.trainer.seed) if self.train_prompts else None
+        )
+        self.world_size = c.trainer.nnodes * c.trainer.n_gpus_per_node
+        steps_per_epoch = (
+            math.ceil(len(self.train_prompts) / c.data.train_batch_size) if self.train_prompts else 0
+        )
+        self.total_steps = c.trainer.total_training_steps or steps_per_epoch * c.trainer.total_epochs
+        self.global_step = 0
+        use_gpu = c.trainer.device == "cuda" or (c.trainer.device == "auto" and torch.cuda.is_available())
+        self.pool = RayResourcePool(
+            [c.trainer.n_gpus_per_node] * c.trainer.nnodes,
+            use_gpu=use_gpu,
+            num_cpus_per_worker=c.trainer.num_cpus_per_worker,
+        )
+        self.wg = RayWorkerGroup(self.pool, ActorRolloutWorker, name_prefix="actor_rollout")
+        self.model_info = self.wg.call("init_model", c, self.total_steps)[0]
+        self.tracker = Tracking(
+            c.trainer.project_name,
+            c.trainer.experiment_name,
+            c.trainer.logger,
+            self.out_dir,
+            config=_as_dict(c),
+            wandb_mode=c.trainer.wandb_mode,
+            run_id=_run_id(self.out_dir),
+        )
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self) -> dict[str, float]:
+        c = self.config.trainer
+        self._resume()
+        last_val: dict[str, float] = {}
+        if c.val_only or (c.val_before_train and self.global_step == 0):
+            last_val = self._validate()
+            self.tracker.log(last_val, step=self.global_step)
+            if c.val_only:
+                return last_val
+        while self.global_step < self.total_steps:
+            metrics: dict[str, float] = {}
+            step_start = time.perf_counter()
+            with timer("step", metrics):
+                with timer("gen", metrics):
+                    batch = self._collect(metrics)
+                with timer("old_log_prob", metrics):
+                    batch = batch.union(
+                        self.wg.call("compute_log_prob", batch, dispatch_mode=Dispatch.DP_COMPUTE_PROTO)
+                    )
+                    if self.config.actor_rollout_ref.actor.kl_loss_coef > 0:
+                        with timer("ref", metrics):
+                            batch = batch.union(
+                                self.wg.call(
+                                    "compute_ref_log_prob", batch, dispatch_mode=Dispatch.DP_COMPUTE_PROTO
+                                )
+                            )
+                with timer("adv", metrics):
+                    batch = self._advantages(batch, metrics)
+                with timer("update_actor", metrics):
+                    batch.meta_info["global_step"] = self.global_step
+                    actor_metrics = self.wg.call(
+                        "update_actor", batch, dispatch_mode=Dispatch.DP_COMPUTE_PROTO
+                    )
+                    metrics.update(
+                        {k: float(np.mean([m[k] for m in actor_metrics])) for k in actor_metrics[0]}
+                    )
+            self.global_step += 1
+            metrics.update(trajectory_metrics(batch, time.perf_counter() - step_start))
+            if c.test_freq > 0 and self.global_step % c.test_freq == 0:
+                with timer("testing", metrics):
+                    last_val = self._validate()
+                metrics.update(last_val)
+            last_step = self.global_step >= self.total_steps
+            if (c.save_freq > 0 and self.global_step % c.save_freq == 0) or (last_step and c.save_last):
+                with timer("save_checkpoint", metrics):
+                    self._save()
+            self.tracker.log(metrics, step=self.global_step)
+        return last_val
+
+    # ------------------------------------------------------------------ stages
+    def _collect(self, metrics: dict[str, float]) -> DataProto:
+        """Roll out prompt batches until `train_batch_size` groups pass the accuracy filter."""
+        d = self.config.data
+        kept: list[DataProto] = []
+        n_kept, rounds, scores, filter_stats = 0, 0, [], {}
+        while n_kept < d.train_batch_size and rounds < d.max_sampling_rounds:
+            prompts = self.sampler.next_batch(d.train_batch_size * d.oversample_factor)
+            uids = [uuid.uuid4().hex for _ in prompts]
+            seeds = [
+                int(x)
+                for x in np.random.default_rng([self.config.trainer.seed, self.global_step, rounds]).integers(
+                    0, 2**31 - 1, size=len(prompts) * d.n_samples
+                )
+            ]
+            gen = _prompts_to_proto(prompts, [0] * len(prompts), uids, [False] * len(prompts)).repeat(
+                d.n_samples
+            )
+            gen.non_tensor_batch["seed"] = np.asarray(seeds, dtype=object)
+            gen.meta_info.update(validate=False, global_step=self.global_step)
+            out = self.wg.call("generate_sequences", gen, dispatch_mode=Dispatch.DP_COMPUTE_PROTO)
+            rounds += 1
+            success = out.batch["success"].numpy()
+            scores.append(success)
+            infra = out.non_tensor_batch["env_error"] != ""
+            if d.filter_accuracy:
+                keep, stats = core_algos.group_accuracy_filter(
+                    success, out.non_tensor_batch["uid"], d.accuracy_lower_bound, d.accuracy_upper_bound
+                )
+            else:
+                keep, stats = np.ones(len(out), dtype=bool), {"kept": float(len(prompts))}
+            # Groups hit by a simulator crash or hang are not the policy's doing: never train on them.
+            bad_uids = set(out.non_tensor_batch["uid"][infra].tolist())
+            if bad_uids:
+                keep &= ~np.isin(out.non_tensor_batch["uid"], list(bad_uids))
+                stats["env_error_groups"] = float(len(bad_uids))
+            for k, v in stats.items():
+                filter_stats[k] = filter_stats.get(k, 0.0) + v
+            if keep.any():
+                kept.append(out.index(keep))
+                n_kept += int(keep.sum()) // d.n_samples
+        score = np.concatenate(scores)
+        metrics.update(
+            {
+                "train_verify_score/all": float(score.mean()),
+                "train_reward/verifier": float(score.mean()),
+                "train_reward/reward_all": float(score.mean()) * self.config.verifier.reward_coef,
+                "sampling/rounds": float(rounds),
+                "sampling/kept_groups": float(n_kept),
+            }
+        )
+        metrics.update({f"sampling/{k}": v for k, v in filter_stats.items()})
+        if n_kept < d.train_batch_size:
+            logger.warning(
+                "dynamic sampling kept %d of %d groups after data.max_sampling_rounds=%d rounds (success rate %.3f); "
+                "training on what was kept",
+                n_kept,
+                d.train_batch_size,
+                d.max_sampling_rounds,
+                score.mean(),
+            )
+        if not kept:
+            # Nothing to learn from (all groups all-0 or all-1): train on the last round unfiltered;
+            # every advantage is zero, so the update only keeps the optimiser schedule moving.
+            kept = [out]
+        batch = DataProto.concat(kept)
+        return self._trim_to_plan(batch)
+
+    def _trim_to_plan(self, batch: DataProto) -> DataProto:
+        """Keep whole groups, at most train_batch_size, and a trajectory count every rank can share."""
+        n = self.config.data.n_samples
+        groups = min(len(batch) // n, self.config.data.train_batch_size)
+        while groups > 1 and (groups * n) % self.world_size:
+            groups -= 1
+        if (groups * n) % self.world_size:
+            raise RuntimeError(
+                f"{groups * n} trajectories cannot be split over {self.world_size} ranks; "
+                "choose data.n_samples as a multiple of the world size"
+            )
+        return batch.index(slice(0, groups * n))
+
+    def _advantages(self, batch: DataProto, metrics: dict[str, float]) -> DataProto:
+        a = self.config.algorithm
+        mask = batch.batch["response_mask"]
+        rewards = core_algos.outcome_token_rewards(
+            batch.batch["success"], mask, self.config.verifier.reward_coef
+        )
+        adv = core_algos.compute_grpo_outcome_advantage(
+            rewards,
+            mask,
+            batch.non_tensor_batch["uid"],
+            eps=a.adv_eps,
+            norm_adv_by_std=a.norm_adv_by_std_in_grpo,
+        )
+        batch.batch["token_level_rewards"] = rewards
+        batch.batch["advantages"] = adv
+        valid = mask.bool()
+        metrics.update(
+            {
+                "critic/score/mean": float(rewards.sum(-1).mean()),
+                "critic/advantages/mean": float(adv[valid].mean()) if valid.any() else 0.0,
+                "critic/advantages/max": float(adv[valid].max()) if valid.any() else 0.0,
+                "critic/advantages/min": float(adv[valid].min()) if valid.any() else 0.0,
+                "critic/kl": 0.0,
+                "critic/kl_coeff": a.kl_ctrl.kl_coef,
+            }
+        )
+        return batch
+
+    def _validate(self) -> dict[str, float]:
+        """Greedy rollouts on the validation prompts; success overall, per suite and per task; videos."""
+        c = self.config
+        per_task_videos: dict[tuple[str, int], int] = {}
+        record = []
+        for p in self.val_prompts:
+            k = (p.suite, p.task_id)
+            record.append(per_task_videos.get(k, 0) < c.actor_rollout_ref.rollout.val_videos_per_task)
+            per_task_videos[k] = per_task_videos.get(k, 0) + 1
+        seeds = [c.env.seed + i for i in range(len(self.val_prompts))]
+        gen = _prompts_to_proto(
+            self.val_prompts, seeds, [f"val{i}" for i in range(len(self.val_prompts))], record
+        )
+        gen.meta_info.update(
+            validate=True,
+            global_step=self.global_step,
+            video_dir=str(self.out_dir / "videos" / f"step_{self.global_step}"),
+        )
+        size = c.data.val_batch_size or len(gen)
+        outs = [
+            self.wg.call("generate_sequences", part, dispatch_mode=Dispatch.DP_COMPUTE_PROTO)
+            for part in gen.split(size)
+        ]
+        out = DataProto.concat(outs)
+        metrics = success_metrics(out, prefix="val/test_score")
+        for path in out.non_tensor_batch["video_path"]:
+            if path:
+                self.tracker.log_video(f"val/video/{Path(path).stem.split('--')[0]}", path, self.global_step)
+        return metrics
+
+    # ------------------------------------------------------------------ checkpoints
+    def _save(self) -> None:
+        c = self.config.trainer
+        path = ckpt.begin_checkpoint(self.out_dir, self.global_step)
+        self.wg.call("save_checkpoint", str(path))
+        ckpt.atomic_write_json(
+            path / "trainer_state.json",
+            {
+                "global_step": self.global_step,
+                "sampler": self.sampler.state_dict() if self.sampler else None,
+                "total_steps": self.total_steps,
+            },
+        )
+        ckpt.commit_checkpoint(self.out_dir, self.global_step, c.max_actor_ckpt_to_keep)
+
+    def _resume(self) -> None:
+        c = self.config.trainer
+        if c.resume_mode == "disable" or c.val_only:
+            return
+        path = (
+            Path(c.resume_from_path)
+            if c.resume_mode == "resume_path"
+            else ckpt.latest_checkpoint(self.out_dir)
+        )
+        if path is None:
+            return
+        if not (path / ckpt.COMPLETE_MARKER).is_file():
+            raise FileNotFoundError(f"trainer.resume_from_path={str(path)!r} is not a complete checkpoint")
+        import json
+
+        state = json.loads((path / "trainer_state.json").read_text())
+        self.wg.call("load_checkpoint", str(path))
+        self.global_step = state["global_step"]
+        if self.sampler is not None and state["sampler"] is not None:
+            self.sampler.load_state_dict(state["sampler"])
+        logger.warning("resumed from %s at step %d", path, self.global_step)
+
+    def shutdown(self) -> None:
+        try:
+            self.wg.call("shutdown")
+        finally:
+            self.wg.shutdown()
+            self.pool.remove()
+            self.tracker.finish()
+
+
+def _as_dict(config: PPOConfig) -> dict:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(OmegaConf.structured(config), resolve=True)
+
+
+def _run_id(out_dir: Path) -> str:
+    """A WandB run id stored with the experiment, so a resumed run continues the same WandB run."""
+    path = out_dir / "wandb_run_id.txt"
+    if path.is_file():
+        return path.read_text().strip()
+    run_id = uuid.uuid4().hex[:12]
+    ckpt.atomic_write_text(path, run_id)
+    return run_id

@@ -1,0 +1,1 @@
+"""Workers: the FSDP actor/rollout worker and its parts (closed-loop rollout, PPO actor)."""

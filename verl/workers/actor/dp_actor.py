@@ -1,0 +1,235 @@
+"""The data-parallel PPO actor: log-probs of stored trajectories and the clipped-loss update.
+
+A trajectory of S decision steps is a sequence of S independent policy forwards (one per action
+chunk), so the actor works on *decision steps*: it flattens the valid steps of its trajectories and
+runs them in slices of `traj_mini_batch_size` steps, which bounds activation memory however long the
+episodes are. Per-token weights from `agg_weights` make the sliced loss equal the loss of the whole
+mini-batch under any aggregation mode.
+
+Under FSDP every forward is a collective, so all ranks must run the same number of forwards: the
+slice count is agreed with an all-reduce(max) and ranks with less work run zero-weight forwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from verl.protocol import DataProto
+from verl.trainer.ppo.core_algos import agg_weights, kl_penalty, policy_loss_per_token, token_log_probs
+from verl.utils.device import autocast
+from verl.utils.fsdp_utils import clip_grad_norm
+
+
+@dataclass
+class ActorSettings:
+    """What the actor needs from `actor_rollout_ref.actor.*` (resolved to per-rank sizes)."""
+
+    clip_ratio_low: float
+    clip_ratio_high: float
+    clip_ratio_c: float | None
+    loss_agg_mode: str
+    entropy_coeff: float
+    kl_loss_coef: float
+    kl_loss_type: str
+    grad_clip: float
+    ppo_epochs: int
+    mini_batch_per_rank: int
+    micro_batch_per_rank: int
+    steps_per_forward: int
+    mixed_precision: str
+    shuffle: bool
+    seed: int
+
+
+def _synced_count(n: int, device: torch.device) -> int:
+    """The largest `n` over all ranks (every rank must run as many FSDP forwards)."""
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return n
+    t = torch.tensor([n], dtype=torch.long, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return int(t.item())
+
+
+class DataParallelPPOActor:
+    def __init__(
+        self,
+        model,
+        processor,
+        optimizer,
+        scheduler,
+        settings: ActorSettings,
+        device: torch.device,
+        action_dim_tokens: int,
+    ) -> None:
+        self.model = model
+        self.processor = processor
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.s = settings
+        self.device = device
+        self.A = action_dim_tokens  # action tokens per decision step (chunk x action dim)
+
+    # ------------------------------------------------------------------ inputs
+    def _forward_steps(
+        self, data: DataProto, rows: np.ndarray, steps: np.ndarray, temperature: float, model=None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probs and entropy [n, A] of decision steps (rows[i], steps[i]) of `data`."""
+        model = model if model is not None else self.model
+        jpegs = data.non_tensor_batch["jpegs"]
+        instructions = data.non_tensor_batch["instruction"]
+        images = np.stack(
+            [[self.processor.decode_image(j) for j in jpegs[r][s]] for r, s in zip(rows, steps)]
+        )
+        pixel_values = self.processor.pixel_values(torch.from_numpy(images)).to(
+            self.device
+        )  # [n, 6 n_img, S, S]
+        input_ids, attention_mask = self.processor.tokenize([str(instructions[r]) for r in rows])
+        tokens = data.batch["action_tokens"][torch.as_tensor(rows), torch.as_tensor(steps)].to(self.device)
+        proprio = None
+        if "proprio" in data.batch.keys():
+            proprio = data.batch["proprio"][torch.as_tensor(rows), torch.as_tensor(steps)].to(self.device)
+        with autocast(self.device, self.s.mixed_precision):
+            logits = model(input_ids.to(self.device), attention_mask.to(self.device), pixel_values, proprio)
+        return token_log_probs(logits, tokens, temperature)
+
+    @staticmethod
+    def _valid_steps(data: DataProto) -> tuple[np.ndarray, np.ndarray]:
+        """(row, step) of every decision step that was taken, trajectory-major."""
+        n_steps = data.batch["num_decision_steps"].cpu().numpy()
+        rows = np.repeat(np.arange(len(data)), n_steps)
+        steps = (
+            np.concatenate([np.arange(n) for n in n_steps]) if len(n_steps) else np.zeros(0, dtype=np.int64)
+        )
+        return rows, steps.astype(np.int64)
+
+    def _slices(self, n: int, size: int) -> Iterator[slice | None]:
+        """`size`-step slices of n steps, padded with None to the count agreed by all ranks."""
+        count = _synced_count((n + size - 1) // size, self.device)
+        for i in range(count):
+            yield slice(i * size, min(n, (i + 1) * size)) if i * size < n else None
+
+    # ------------------------------------------------------------------ log-probs
+    @torch.no_grad()
+    def compute_log_prob(
+        self, data: DataProto, temperature: float, steps_per_forward: int, model=None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-token log-probs and entropy [B, S * A] of the stored action tokens (0 where not taken)."""
+        b, s_max = data.batch["action_tokens"].shape[:2]
+        log_probs = torch.zeros(b, s_max, self.A)
+        entropy = torch.zeros(b, s_max, self.A)
+        rows, steps = self._valid_steps(data)
+        for part in self._slices(len(rows), steps_per_forward):
+            if part is None:  # keep FSDP collectives in step with the other ranks
+                if len(rows):
+                    self._forward_steps(data, rows[:1], steps[:1], temperature, model)
+                else:
+                    self._dummy_forward(model)
+                continue
+            lp, ent = self._forward_steps(data, rows[part], steps[part], temperature, model)
+            log_probs[rows[part], steps[part]] = lp.float().cpu()
+            entropy[rows[part], steps[part]] = ent.float().cpu()
+        return log_probs.reshape(b, -1), entropy.reshape(b, -1)
+
+    def _dummy_forward(self, model=None) -> torch.Tensor:
+        """A forward on a blank observation, for ranks that hold no trajectories at all."""
+        model = model if model is not None else self.model
+        size = self.processor.image_size
+        n_img = model.config.num_images_in_input
+        blank = torch.zeros(1, n_img, size, size, 3, dtype=torch.uint8)
+        pixel_values = self.processor.pixel_values(blank).to(self.device)
+        input_ids, attention_mask = self.processor.tokenize(["idle"])
+        proprio = (
+            torch.zeros(1, model.config.proprio_dim, device=self.device) if model.config.use_proprio else None
+        )
+        with autocast(self.device, self.s.mixed_precision):
+            return model(input_ids.to(self.device), attention_mask.to(self.device), pixel_values, proprio)
+
+    # ------------------------------------------------------------------ update
+    def update_policy(self, data: DataProto, temperature: float) -> dict[str, float]:
+        """PPO epochs over shuffled mini-batches; one optimiser step per mini-batch."""
+        self.model.train()
+        b = len(data)
+        metrics: dict[str, list[float]] = {}
+        rng = np.random.default_rng([self.s.seed, int(data.meta_info.get("global_step", 0))])
+        for _ in range(self.s.ppo_epochs):
+            order = rng.permutation(b) if self.s.shuffle else np.arange(b)
+            for start in range(0, b, self.s.mini_batch_per_rank):
+                mini = data.index(order[start : start + self.s.mini_batch_per_rank])
+                for key, value in self._update_mini_batch(mini, temperature).items():
+                    metrics.setdefault(key, []).append(value)
+        return {k: float(np.mean(v)) for k, v in metrics.items()}
+
+    def _update_mini_batch(self, mini: DataProto, temperature: float) -> dict[str, float]:
+        s = self.s
+        b, s_max = mini.batch["action_tokens"].shape[:2]
+        mask = mini.batch["response_mask"].float()  # [b, S*A]
+        weights = agg_weights(mask, s.loss_agg_mode).reshape(b, s_max, self.A)
+        mask3 = mask.reshape(b, s_max, self.A)
+        old = mini.batch["old_log_probs"].reshape(b, s_max, self.A)
+        adv = mini.batch["advantages"].reshape(b, s_max, self.A)
+        ref = mini.batch["ref_log_probs"].reshape(b, s_max, self.A) if s.kl_loss_coef > 0 else None
+        totals = {
+            "pg_loss": 0.0,
+            "clip_sum": 0.0,
+            "kl_sum": 0.0,
+            "ent_sum": 0.0,
+            "tokens": 0.0,
+            "kl_loss": 0.0,
+        }
+        self.optimizer.zero_grad(set_to_none=True)
+        for micro_start in range(0, max(b, 1), s.micro_batch_per_rank):
+            micro_rows = np.arange(micro_start, min(b, micro_start + s.micro_batch_per_rank))
+            micro = mini.index(micro_rows)
+            rows_local, steps = self._valid_steps(micro)
+            rows = micro_rows[rows_local] if len(rows_local) else rows_local
+            for part in self._slices(len(rows), s.steps_per_forward):
+                if part is None:
+                    (self._dummy_forward().sum() * 0.0).backward()
+                    continue
+                r, st = rows[part], steps[part]
+                lp, ent = self._forward_steps(mini, r, st, temperature)
+                w, m = weights[r, st].to(lp.device), mask3[r, st].to(lp.device)
+                loss_tok, clipped, approx_kl = policy_loss_per_token(
+                    old[r, st].to(lp.device),
+                    lp,
+                    adv[r, st].to(lp.device),
+                    s.clip_ratio_low,
+                    s.clip_ratio_high,
+                    s.clip_ratio_c,
+                )
+                loss = (w * loss_tok).sum()
+                totals["pg_loss"] += loss.item()
+                if s.entropy_coeff:
+                    loss = loss - s.entropy_coeff * (w * ent).sum()
+                if ref is not None:
+                    kl_term = (w * kl_penalty(lp, ref[r, st].to(lp.device), s.kl_loss_type)).sum()
+                    loss = loss + s.kl_loss_coef * kl_term
+                    totals["kl_loss"] += kl_term.item()
+                loss.backward()
+                totals["clip_sum"] += (clipped * m).sum().item()
+                totals["kl_sum"] += (approx_kl * m).sum().item()
+                totals["ent_sum"] += (ent.detach() * m).sum().item()
+                totals["tokens"] += m.sum().item()
+        grad_norm = clip_grad_norm(self.model.parameters(), s.grad_clip)
+        if torch.isfinite(grad_norm):
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scheduler is not None:
+            self.scheduler.step()
+        tokens = max(totals["tokens"], 1.0)
+        out = {
+            "actor/pg_loss": totals["pg_loss"],
+            "actor/pg_clipfrac": totals["clip_sum"] / tokens,
+            "actor/ppo_kl": totals["kl_sum"] / tokens,
+            "actor/entropy": totals["ent_sum"] / tokens,
+            "actor/grad_norm": float(grad_norm),
+            "actor/lr": self.optimizer.param_groups[0]["lr"],
+        }
+        if ref is not None:
+            out["actor/kl_loss"] = totals["kl_loss"]
+        return out

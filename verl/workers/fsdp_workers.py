@@ -1,0 +1,320 @@
+"""`ActorRolloutWorker`: one Ray actor per GPU (or CPU slot) holding the actor and its rollout.
+
+The actor is the policy sharded with FSDP2 across all workers. The rollout runs on the same
+weights ("hybrid engine"): with one worker it uses the actor module itself; with several it uses a
+plain replica refreshed from the actor's full state dict after every update, because a sharded
+forward is a collective and ranks run different numbers of policy calls during a rollout.
+Each worker owns an `EnvPool` of simulator processes for its share of the episodes.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from verl.protocol import DataProto
+from verl.single_controller import Worker
+from verl.trainer.config import PPOConfig
+from verl.trainer.ppo.batching import batch_plan
+from verl.utils import checkpoint as ckpt
+from verl.utils.device import resolve_device
+from verl.utils.fsdp_utils import apply_fsdp2, full_state_dict
+from verl.workers.actor.dp_actor import ActorSettings, DataParallelPPOActor
+from verl.workers.rollout.env_rollout import Episode, run_episodes
+from verl.workers.rollout.trajectories import trajectories_to_proto
+
+# Submodules sharded as their own FSDP units. The LLM head and embeddings stay in the root unit:
+# the model reads `lm_head.weight` directly to restrict logits to the 256 action tokens.
+FSDP_WRAP_CLASSES = ("LlamaDecoderLayer", "Block")
+
+
+def lr_lambda(warmup_style: str, warmup_steps: int, total_steps: int):
+    def schedule(step: int) -> float:
+        if warmup_steps > 0 and step < warmup_steps:
+            return (step + 1) / warmup_steps
+        if warmup_style == "cosine":
+            progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+        return 1.0
+
+    return schedule
+
+
+class ActorRolloutWorker(Worker):
+    # ------------------------------------------------------------------ set-up
+    def init_model(self, config: PPOConfig, total_rl_steps: int) -> dict:
+        from verl.models.registry import load_policy
+
+        self.config = config
+        c = config.actor_rollout_ref
+        self.device = resolve_device(config.trainer.device)
+        self.init_process_group()
+        ckpt.seed_everything(config.trainer.seed + self.rank)
+        policy = load_policy(
+            c.model.vla,
+            c.model.path,
+            unnorm_key=c.model.unnorm_key,
+            num_actions_chunk=c.model.action_chunks_len,
+            action_dim=c.model.action_token_len,
+            use_proprio=c.model.use_proprio,
+            num_images_in_input=c.model.num_images_in_input,
+            device=self.device,
+        )
+        self.policy = policy
+        self.chunk = policy.config.num_actions_chunk
+        self.action_dim = policy.config.action_dim
+        if c.model.lora_rank > 0:
+            policy.enable_lora(
+                c.model.lora_rank,
+                c.model.lora_alpha,
+                None if c.model.target_modules == "all-linear" else c.model.target_modules.split(","),
+            )
+        self.ref_policy = (
+            copy.deepcopy(policy).eval().requires_grad_(False) if c.actor.kl_loss_coef > 0 else None
+        )
+        self.rollout_policy = policy
+        if self.world_size > 1:
+            self.rollout_policy = copy.deepcopy(policy).requires_grad_(False)
+        if c.model.enable_gradient_checkpointing:
+            policy.gradient_checkpointing_enable()
+        apply_fsdp2(
+            policy.model,
+            FSDP_WRAP_CLASSES,
+            self.device.type,
+            c.actor.fsdp_config.mixed_precision,
+            c.actor.fsdp_config.reshard_after_forward,
+        )
+        o = c.actor.optim
+        params = [p for p in policy.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(params, lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
+        plan = None
+        if not config.trainer.val_only:
+            plan = batch_plan(
+                config.data.train_batch_size,
+                config.data.n_samples,
+                c.actor.ppo_mini_batch_size,
+                c.actor.ppo_micro_batch_size_per_gpu,
+                self.world_size,
+            )
+        total_optim_steps = max(
+            1, total_rl_steps * (plan.optimizer_steps if plan else 1) * c.actor.ppo_epochs
+        )
+        warmup = (
+            o.lr_warmup_steps if o.lr_warmup_steps >= 0 else int(o.lr_warmup_steps_ratio * total_optim_steps)
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lr_lambda(o.warmup_style, warmup, total_optim_steps)
+        )
+        settings = ActorSettings(
+            clip_ratio_low=c.actor.clip_ratio_low,
+            clip_ratio_high=c.actor.clip_ratio_high,
+            clip_ratio_c=c.actor.clip_ratio_c,
+            loss_agg_mode=c.actor.loss_agg_mode,
+            entropy_coeff=c.actor.entropy_coeff,
+            kl_loss_coef=c.actor.kl_loss_coef,
+            kl_loss_type=c.actor.kl_loss_type,
+            grad_clip=c.actor.grad_clip,
+            ppo_epochs=c.actor.ppo_epochs,
+            mini_batch_per_rank=plan.mini_batch_per_rank if plan else 1,
+            micro_batch_per_rank=plan.micro_batch_per_rank if plan else 1,
+            steps_per_forward=c.actor.traj_mini_batch_size,
+            mixed_precision=c.actor.fsdp_config.mixed_precision,
+            shuffle=c.actor.shuffle,
+            seed=config.trainer.seed,
+        )
+        self.actor = DataParallelPPOActor(
+            policy.model,
+            policy.processor,
+            self.optimizer,
+            self.scheduler,
+            settings,
+            self.device,
+            self.chunk * self.action_dim,
+        )
+        self.pool = None
+        n_params = sum(p.numel() for p in policy.model.parameters())
+        return {
+            "num_actions_chunk": self.chunk,
+            "action_dim": self.action_dim,
+            "parameters": n_params,
+            "device": str(self.device),
+        }
+
+    def _env_pool(self):
+        if self.pool is None:
+            from verl.envs.pool import EnvPool
+
+            self.pool = EnvPool(self.config.env)
+        return self.pool
+
+    # ------------------------------------------------------------------ rollout
+    def generate_sequences(self, prompts: DataProto) -> DataProto:
+        """Roll out every row of `prompts` (one episode each); greedy when meta_info["validate"]."""
+        from verl.envs.video import save_video, video_name
+
+        validate = bool(prompts.meta_info.get("validate", False))
+        step = int(prompts.meta_info.get("global_step", 0))
+        r = self.config.actor_rollout_ref.rollout
+        greedy = not r.val_do_sample if validate else not r.do_sample
+        nt = prompts.non_tensor_batch
+        episodes = [
+            Episode(
+                str(nt["suite"][i]),
+                int(nt["task_id"][i]),
+                int(nt["init_state_id"][i]),
+                int(nt["seed"][i]),
+                str(nt["uid"][i]),
+                bool(nt["record_video"][i]),
+            )
+            for i in range(len(prompts))
+        ]
+        generator = torch.Generator().manual_seed(
+            int(self.config.trainer.seed) * 100003 + step * 1009 + self.rank
+        )
+        policy = self.rollout_policy
+        policy.eval()
+
+        def act(observations: list[dict]):
+            out = policy.act(observations, temperature=r.temperature, greedy=greedy, generator=generator)
+            proprio = out.inputs.proprio.numpy() if out.inputs.proprio is not None else None
+            return out.action_tokens.numpy(), out.log_probs.numpy(), out.actions, out.inputs.jpegs, proprio
+
+        start = time.perf_counter()
+        trajectories, stats = (
+            run_episodes(act, self._env_pool(), episodes, r.micro_batch_size) if episodes else ([], None)
+        )
+        seconds = time.perf_counter() - start
+        video_paths = []
+        for traj in trajectories:
+            path = ""
+            if traj.frames and validate:
+                e = traj.episode
+                name = video_name(e.suite, e.task_id, e.init_state_id, traj.success, f"step{step}")
+                path = save_video(
+                    traj.frames,
+                    os.path.join(prompts.meta_info["video_dir"], name),
+                    fps=self.config.env.video_fps,
+                )
+            traj.frames = []
+            video_paths.append(path)
+        horizon = int(prompts.meta_info.get("max_decision_steps", 0)) or None
+        out = trajectories_to_proto(trajectories, self.chunk, self.action_dim, horizon, self._max_decisions())
+        out.non_tensor_batch["video_path"] = np.asarray(video_paths, dtype=object)
+        out.meta_info.update(rollout_seconds=seconds, rollout_env_steps=stats.env_steps if stats else 0)
+        return out
+
+    def _max_decisions(self) -> int:
+        """Decision steps of the longest possible episode over the configured suites."""
+        from verl.trainer.ppo.prompts import task_catalog_max_steps
+
+        steps = task_catalog_max_steps(self.config.env, self.config.data.task_suite_name)
+        return math.ceil(steps / self.chunk)
+
+    # ------------------------------------------------------------------ actor
+    def compute_log_prob(self, data: DataProto) -> DataProto:
+        t = self.config.actor_rollout_ref.rollout.temperature
+        size = (
+            self.config.actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu
+            * self.config.actor_rollout_ref.actor.traj_mini_batch_size
+        )
+        self.actor.model.eval()
+        log_probs, entropy = self.actor.compute_log_prob(data, t, size)
+        return DataProto.from_dict(tensors={"old_log_probs": log_probs, "old_entropy": entropy})
+
+    def compute_ref_log_prob(self, data: DataProto) -> DataProto:
+        t = self.config.actor_rollout_ref.rollout.temperature
+        log_probs, _ = self.actor.compute_log_prob(
+            data, t, self.config.actor_rollout_ref.actor.traj_mini_batch_size, model=self.ref_policy.model
+        )
+        return DataProto.from_dict(tensors={"ref_log_probs": log_probs})
+
+    def update_actor(self, data: DataProto) -> dict[str, float]:
+        metrics = self.actor.update_policy(data, self.config.actor_rollout_ref.rollout.temperature)
+        self._sync_rollout_weights()
+        return metrics
+
+    def _sync_rollout_weights(self) -> None:
+        if self.rollout_policy is not self.policy:
+            self.rollout_policy.model.load_state_dict(full_state_dict(self.policy.model))
+
+    # ------------------------------------------------------------------ checkpoints
+    def save_checkpoint(self, path: str) -> None:
+        """HF-layout model (rank 0) plus per-rank optimiser, scheduler and RNG state."""
+        import torch.distributed.checkpoint as dcp
+
+        state = full_state_dict(self.policy.model)  # a collective: every rank takes part
+        out = Path(path)
+        if self.rank == 0:
+            m = self.config.actor_rollout_ref.model
+            save_policy(self.policy, out / "actor", merge_lora_state(state, m.lora_alpha, m.lora_rank))
+        # Sharded model + optimiser state for exact resumption (LoRA adapters included).
+        dcp.save(self._train_state(), checkpoint_id=str(out / "train_state"))
+        ckpt.atomic_torch_save(
+            {"scheduler": self.scheduler.state_dict(), "rng": ckpt.rng_state()},
+            out / f"extra_state_rank{self.rank}.pt",
+        )
+
+    def _train_state(self) -> dict:
+        from torch.distributed.checkpoint.state_dict import get_model_state_dict, get_optimizer_state_dict
+
+        return {
+            "model": get_model_state_dict(self.policy.model),
+            "optimizer": get_optimizer_state_dict(self.policy.model, self.optimizer),
+        }
+
+    def load_checkpoint(self, path: str) -> None:
+        import torch.distributed.checkpoint as dcp
+        from torch.distributed.checkpoint.state_dict import set_model_state_dict, set_optimizer_state_dict
+
+        out = Path(path)
+        state = self._train_state()
+        dcp.load(state, checkpoint_id=str(out / "train_state"))
+        set_model_state_dict(self.policy.model, state["model"])
+        set_optimizer_state_dict(self.policy.model, self.optimizer, state["optimizer"])
+        extra = torch.load(out / f"extra_state_rank{self.rank}.pt", weights_only=False)
+        self.scheduler.load_state_dict(extra["scheduler"])
+        ckpt.set_rng_state(extra["rng"])
+        self._sync_rollout_weights()
+
+    def shutdown(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
+
+
+def merge_lora_state(state: dict[str, torch.Tensor], alpha: float, rank: int) -> dict[str, torch.Tensor]:
+    """Fold peft LoRA weights of a full state dict into the base weights (released key names)."""
+    if rank <= 0 or not any(".lora_A." in k for k in state):
+        return state
+    merged = {}
+    for key, tensor in state.items():
+        if ".lora_" in key:
+            continue
+        name = key.replace(".base_layer.", ".")
+        if key.endswith(".base_layer.weight"):
+            prefix = key[: -len(".base_layer.weight")]
+            lora_a = next(
+                v for k, v in state.items() if k.startswith(prefix + ".lora_A.") and k.endswith(".weight")
+            )
+            lora_b = next(
+                v for k, v in state.items() if k.startswith(prefix + ".lora_B.") and k.endswith(".weight")
+            )
+            tensor = tensor + (lora_b.float() @ lora_a.float()).to(tensor.dtype) * (alpha / rank)
+        merged[name] = tensor
+    return merged
+
+
+def save_policy(policy, model_dir: Path, state: dict[str, torch.Tensor]) -> None:
+    """Write the Hugging Face layout (config, safetensors, processor and tokenizer files, statistics)."""
+    from verl.models.openvla_oft.action_tokenizer import DATASET_STATISTICS_NAME
+
+    model_dir.mkdir(parents=True, exist_ok=True)
+    policy.model.save_pretrained(model_dir, state_dict=state)
+    policy.processor.save_pretrained(model_dir)
+    ckpt.atomic_write_json(model_dir / DATASET_STATISTICS_NAME, policy.statistics)

@@ -1,0 +1,131 @@
+"""Closed-loop rollout: a policy drives the episodes of one rank on its `EnvPool`.
+
+Episodes are scheduled onto the pool's simulator workers; when an episode ends (success, step limit
+or failure) its worker immediately starts the next pending episode, so no simulator idles while
+others finish and the policy is never called on a finished episode's stale observation. Each policy
+call is one batched forward over the observations of all running episodes.
+
+Trajectories are stored lean: per decision step the JPEG the image pipeline makes anyway (the exact
+pixels are rebuilt from it for training) and the 0..255 action-token indices.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from verl.envs.base import ResetRequest
+
+
+@dataclass
+class Episode:
+    suite: str
+    task_id: int
+    init_state_id: int
+    seed: int
+    uid: str = ""
+    record_video: bool = False
+
+
+@dataclass
+class Trajectory:
+    episode: Episode
+    instruction: str = ""
+    jpegs: list[bytes] = field(default_factory=list)  # one per decision step
+    action_tokens: list[np.ndarray] = field(default_factory=list)  # uint8 [A] per decision step
+    log_probs: list[np.ndarray] = field(default_factory=list)  # float32 [A], at sampling time
+    proprio: list[np.ndarray] = field(default_factory=list)  # float32 [p] normalised, when the policy uses it
+    finish_step: int = 0  # env actions executed after the wait steps
+    success: bool = False
+    failed: bool = False
+    error: str | None = None
+    frames: list[np.ndarray] = field(default_factory=list)
+
+
+@dataclass
+class RolloutStats:
+    env_steps: int = 0
+    policy_calls: int = 0
+    policy_batch_sum: int = 0
+    env_failures: int = 0
+
+
+def run_episodes(
+    act: Callable[[list[dict]], tuple],
+    pool,
+    episodes: list[Episode],
+    micro_batch_size: int,
+    on_finish: Callable[[Trajectory], None] | None = None,
+) -> tuple[list[Trajectory], RolloutStats]:
+    """Run every episode to its end and return the trajectories in the order of `episodes`.
+
+    `act(observations)` returns (action_tokens uint8 [B, A], log_probs float32 [B, A],
+    actions float32 [B, chunk, dim], jpegs [B][n_img] bytes, proprio float32 [B, p] or None).
+    """
+    pending = deque(range(len(episodes)))
+    trajectories = [Trajectory(episode=e) for e in episodes]
+    running: dict[int, int] = {}  # pool worker -> episode index
+    observations: dict[int, dict] = {}  # pool worker -> latest observation
+    stats = RolloutStats()
+
+    def finish(worker: int) -> None:
+        idx = running.pop(worker)
+        observations.pop(worker, None)
+        if on_finish is not None:
+            on_finish(trajectories[idx])
+
+    while pending or running:
+        free = [w for w in range(pool.num_workers) if w not in running]
+        starts = []
+        for w in free:
+            if not pending:
+                break
+            idx = pending.popleft()
+            running[w] = idx
+            e = episodes[idx]
+            starts.append((w, ResetRequest(e.suite, e.task_id, e.init_state_id, e.seed, e.record_video)))
+        if starts:
+            for (w, _), res in zip(starts, pool.reset(starts)):
+                traj = trajectories[running[w]]
+                traj.frames.extend(res.frames)
+                if res.failed or res.done or res.obs is None:
+                    traj.failed, traj.error = True, res.error or "reset produced no observation"
+                    stats.env_failures += 1
+                    finish(w)
+                    continue
+                traj.instruction = res.obs["instruction"]
+                observations[w] = res.obs
+        workers = sorted(observations)
+        if not workers:
+            continue
+        chunks = []
+        for start in range(0, len(workers), micro_batch_size):
+            part = workers[start : start + micro_batch_size]
+            tokens, logp, actions, jpegs, proprio = act([observations[w] for w in part])
+            stats.policy_calls += 1
+            stats.policy_batch_sum += len(part)
+            for i, w in enumerate(part):
+                traj = trajectories[running[w]]
+                traj.jpegs.append(jpegs[i])
+                traj.action_tokens.append(np.asarray(tokens[i], dtype=np.uint8))
+                traj.log_probs.append(np.asarray(logp[i], dtype=np.float32))
+                if proprio is not None:
+                    traj.proprio.append(np.asarray(proprio[i], dtype=np.float32))
+                chunks.append((w, np.asarray(actions[i], dtype=np.float32)))
+        for (w, _), res in zip(chunks, pool.step(chunks)):
+            traj = trajectories[running[w]]
+            traj.finish_step += res.steps
+            traj.frames.extend(res.frames)
+            stats.env_steps += res.steps
+            if res.failed:
+                traj.failed, traj.error = True, res.error
+                stats.env_failures += 1
+            if res.done or res.failed:
+                traj.success = bool(res.success) and not res.failed
+                finish(w)
+            else:
+                observations[w] = res.obs
+    return trajectories, stats
