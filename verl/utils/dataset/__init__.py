@@ -1,0 +1,1 @@
+"""Demonstration datasets: file formats, statistics and chunked targets."""
