@@ -37,7 +37,9 @@ def main() -> None:
     parser.add_argument(
         "--repeats", type=int, default=5, help="timed calls per batch size (after one warm-up)"
     )
-    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    # 1 by default: on a 2-core machine shared with env workers, 2 OpenMP threads spin-wait on each
+    # small op (measured: batch 1 at ~15 ms with 1 thread vs ~0.5-0.9 s with 2 under load 6)
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
