@@ -44,6 +44,8 @@ def _start_worker(cfg: EnvConfig) -> _Worker:
     env = dict(os.environ)
     env.setdefault("MUJOCO_GL", "egl")
     env.setdefault("PYOPENGL_PLATFORM", env["MUJOCO_GL"])
+    # One malloc arena: the renderer's threads otherwise keep ~50 MiB of freed heap each.
+    env.setdefault("MALLOC_ARENA_MAX", "1")
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "verl.envs.worker", str(child.fileno()), str(os.getpid())],

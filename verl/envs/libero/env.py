@@ -85,7 +85,7 @@ class LiberoEnv:
         from libero.libero.envs import OffScreenRenderEnv
         from libero.libero.envs.env_wrapper import ControlEnv
 
-        from verl.envs.libero.rendering import CameraGate
+        from verl.envs.libero.rendering import CameraGate, shrink_render_buffers
 
         self._close_sim()
         mujoco.mj_setCacheCapacity(mujoco.mj_getCache(), 0)
@@ -102,6 +102,8 @@ class LiberoEnv:
             )
         else:
             env = ControlEnv(use_camera_obs=False, has_offscreen_renderer=False, **kwargs)
+        if self._cameras:
+            shrink_render_buffers(env.env.sim, self.cfg.camera_size)
         self._env = env
         self._task = (suite, task_id)
         self._instruction = suites.task_language(suite, task_id)

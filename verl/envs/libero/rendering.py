@@ -16,6 +16,8 @@ from typing import Any
 # An always-enabled observable with the same sampling rate as the cameras.
 _REFERENCE_OBSERVABLE = "robot0_eef_pos"
 _TIMER_FIELDS = ("_time_since_last_sample", "_sampled", "_current_delay")
+# Shadow-map size used when no light casts shadows (the map is then never sampled).
+_MIN_SHADOW_MAP = 256
 
 
 class CameraGate:
@@ -43,3 +45,21 @@ class CameraGate:
                 for attr in _TIMER_FIELDS:
                     setattr(observables[name], attr, getattr(reference, attr))
         self._on = on
+
+
+def shrink_render_buffers(sim: Any, camera_size: int) -> None:
+    """Rebuild the offscreen render context with buffers no larger than the images need.
+
+    robosuite allocates a 640x480 offscreen buffer and MuJoCo a 4096^2 shadow map. LIBERO's lights
+    cast no shadows, so the shadow map is never sampled and a small one gives identical images; the
+    buffer only needs the camera size. Saves ~70 MiB per process with software rendering.
+    """
+    ctx = sim._render_context_offscreen
+    if ctx is None:
+        return
+    model = sim.model._model
+    ctx.gl_ctx.make_current()
+    if not model.light_castshadow.any():
+        model.vis.quality.shadowsize = _MIN_SHADOW_MAP
+    # Frees the MuJoCo render context and builds it again from the (updated) model settings.
+    ctx.update_offscreen_size(camera_size, camera_size)
