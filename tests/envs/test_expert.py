@@ -9,7 +9,7 @@ import pytest
 
 from verl.envs.libero.expert import _axis_angle, _down_frame, _rotation
 from verl.envs.libero.expert_rollout import parse_ids
-from verl.envs.libero.grasp import collides, plan_grasp
+from verl.envs.libero.grasp import collides, plan_grasp, plan_push
 
 NO_OBSTACLES = (np.zeros((0, 3)), np.zeros((0, 3)), np.zeros((0, 3, 3)))
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -34,7 +34,8 @@ def _bowl_points(centre, radius=0.053, height=0.05, tilt_x=0.0):
 def test_flat_box_is_grasped_across_its_narrow_side():
     # 8.2 x 4.3 x 1.8 cm (the cream cheese): the 8.2 cm side does not fit the 7 cm opening.
     pts = _box_points([0.1, -0.2, 0.009], [0.041, 0.0215, 0.009])
-    g = plan_grasp(pts, NO_OBSTACLES, current_yaw=0.0)
+    g, free = plan_grasp(pts, NO_OBSTACLES, current_yaw=0.0)
+    assert free
     assert g.kind == "straddle"
     assert abs(abs(np.sin(g.yaw)) - 1.0) < 1e-6  # closing axis along y, the narrow side
     np.testing.assert_allclose(g.pos[:2], [0.1, -0.2], atol=1e-9)
@@ -45,20 +46,34 @@ def test_bowl_gets_rim_grasp_on_the_free_side():
     bowl = _bowl_points([0.0, 0.0, 1.0])
     # A wall right next to the bowl on the -x side blocks rim grasps there.
     wall = (np.array([[-0.075, 0.0, 1.05]]), np.array([[0.01, 0.2, 0.1]]), np.eye(3)[None])
-    g = plan_grasp(bowl, wall, current_yaw=0.0)
+    g, free = plan_grasp(bowl, wall, current_yaw=0.0)
+    assert free
     assert g.kind == "rim"
     assert g.pos[0] > 0.03  # the +x rim, away from the wall
     assert abs(g.pos[2] - (1.05 - 0.02)) < 1e-6
-    free = plan_grasp(bowl, NO_OBSTACLES, current_yaw=np.pi / 2)
-    assert abs(np.cos(free.yaw)) < 1e-6  # least rotation: keeps the closing axis along y
+    other, _ = plan_grasp(bowl, NO_OBSTACLES, current_yaw=np.pi / 2)
+    assert abs(np.cos(other.yaw)) < 1e-6  # least rotation: keeps the closing axis along y
 
 
 def test_tilted_bowl_grasp_height_follows_the_local_rim():
     bowl = _bowl_points([0.0, 0.0, 1.0], tilt_x=0.5)  # rim 5 cm higher on +x than on -x
-    g = plan_grasp(bowl, NO_OBSTACLES, current_yaw=0.0)
+    g, _ = plan_grasp(bowl, NO_OBSTACLES, current_yaw=0.0)
     side = np.sign(g.pos[0])
     local_rim = 1.05 + 0.5 * side * 0.053
     assert abs(g.pos[2] - (local_rim - 0.02)) < 0.004
+
+
+def test_push_slides_a_bowl_out_from_under_an_overhang():
+    bowl = _bowl_points([0.0, 0.0, 1.0])
+    # A shelf 1 cm above the rim covering y < -0.01 (a drawer under a cabinet top).
+    shelf = (np.array([[0.0, -0.2, 1.0575]]), np.array([[0.2, 0.19, 0.0025]]), np.eye(3)[None])
+    grasp, free = plan_grasp(bowl, shelf, current_yaw=0.0)
+    assert not free  # every rim grasp puts the hand or the inside finger under the shelf
+    start, direction, yaw = plan_push(bowl, shelf)
+    np.testing.assert_allclose(direction, [0, 1, 0], atol=1e-9)  # away from the shelf
+    assert abs(np.cos(yaw)) > 0.999  # closing axis across the push: the hand's thin side leads
+    assert start[2] - 0.009 < 1.05 and start[2] + 0.031 > 1.06  # tips in the bowl, hand over the shelf
+    assert plan_push(bowl, NO_OBSTACLES) is None
 
 
 def test_collides_with_rotated_box():

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from verl.envs.libero.grasp import Grasp, plan_grasp
+from verl.envs.libero.grasp import Grasp, plan_grasp, plan_push
 
 POS_GAIN = 20.0  # action units per metre of position error
 ROT_GAIN = 3.0  # action units per radian of orientation error
@@ -34,7 +34,8 @@ RELEASE_STEPS = 8
 STALL_STEPS = 6
 OPEN, CLOSE = 1.0, 0.0
 
-APPROACH, DESCEND, GRIP, LIFT, CARRY, LOWER, RELEASE, RETREAT = range(8)
+APPROACH, DESCEND, GRIP, LIFT, CARRY, LOWER, RELEASE, RETREAT, PUSH = range(9)
+PUSH_TRAVEL_M = 0.06  # closed fingers' travel when sliding an object out from under an overhang
 
 
 def _axis_angle(rot: np.ndarray) -> np.ndarray:
@@ -111,6 +112,8 @@ class ScriptedPickPlaceExpert:
         self._carry_z = None
         self._retries = 0
         self._held: tuple | None = None
+        self._pushed = False
+        self._waypoints: list[np.ndarray] = []
         self._plan(privileged["target_points"], self._yaw(privileged["grip_rot"]))
 
     # ------------------------------------------------------------------ planning
@@ -119,8 +122,19 @@ class ScriptedPickPlaceExpert:
         return float(np.arctan2(rot[1, 0], rot[0, 0]))
 
     def _plan(self, points: np.ndarray, yaw: float) -> None:
-        self._grasp = plan_grasp(np.asarray(points, dtype=np.float64), self._obstacles, yaw)
+        """Plan the grasp; when none is collision-free, first push the object from under overhangs."""
+        points = np.asarray(points, dtype=np.float64)
+        self._grasp, free = plan_grasp(points, self._obstacles, yaw)
         self._frame = _down_frame(self._grasp.yaw)
+        push = None if free or self._pushed else plan_push(points, self._obstacles)
+        if push is not None:
+            start, direction, push_yaw = push
+            up = np.array([0.0, 0.0, PRE_GRASP_M])
+            end = start + direction * PUSH_TRAVEL_M
+            self._waypoints = [start + up, start, end, end + up / 2]
+            self._frame = _down_frame(yaw + (push_yaw - yaw + np.pi / 2) % np.pi - np.pi / 2)
+            self._pushed = True
+            self._advance(PUSH)
 
     def _place_xy(self) -> np.ndarray:
         if self._inside or len(self._place_points) == 0:
@@ -171,6 +185,16 @@ class ScriptedPickPlaceExpert:
         g = self._grasp
         assert g is not None
         self._phase_steps += 1
+        if self._phase == PUSH:
+            target = self._waypoints[0]
+            if self._reached(np.linalg.norm(target - est.eef), 0.01):
+                self._waypoints.pop(0)
+                self._best_err, self._stall = np.inf, 0
+                if not self._waypoints:
+                    self._plan(est.points, self._yaw(est.rot))
+                    if self._phase == PUSH:
+                        self._advance(APPROACH)
+            return self._motion(est, target, CLOSE)
         if self._phase == APPROACH:
             target = g.pos + [0, 0, PRE_GRASP_M]
             rot_err = np.linalg.norm(_axis_angle(self._frame @ est.rot.T))
@@ -226,8 +250,8 @@ class ScriptedPickPlaceExpert:
         if lost and self._retries < 2:
             self._retries += 1
             self._carry_z, self._held = None, None
-            self._plan(points, self._yaw(p["grip_rot"]))
             self._advance(APPROACH)
+            self._plan(points, self._yaw(p["grip_rot"]))
 
     def act(self, obs: dict) -> np.ndarray:
         """Actions [chunk, 7] (policy convention) from an observation with obs["privileged"]."""
@@ -235,6 +259,8 @@ class ScriptedPickPlaceExpert:
         if self._grasp is None:
             raise RuntimeError("reset() must be called before act()")
         self._check_grasp(p)
+        if self._phase == APPROACH and self._phase_steps > 0:
+            self._plan(p["target_points"], self._grasp.yaw)  # follow the object while it settles
         est = _Estimate(
             eef=np.array(p["eef_pos"], dtype=np.float64),
             rot=np.array(p["grip_rot"], dtype=np.float64),

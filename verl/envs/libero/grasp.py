@@ -102,6 +102,7 @@ def _straddle_candidates(points: np.ndarray) -> list[tuple[float, Grasp]]:
 
 
 def _rim_candidates(points: np.ndarray) -> list[tuple[float, Grasp]]:
+    """Rim grasps every 15 degrees, at two depths; the inside finger's tip stays above the object there."""
     centre = (points[:, :2].min(0) + points[:, :2].max(0)) / 2
     rel = points[:, :2] - centre
     radius = np.linalg.norm(rel, axis=1)
@@ -116,37 +117,73 @@ def _rim_candidates(points: np.ndarray) -> list[tuple[float, Grasp]]:
         r_out, z_rim = radius[sector].max(), points[sector, 2].max()
         w = np.array([np.cos(phi), np.sin(phi)])
         xy = centre + w * (r_out - RIM_INSET_M)
-        out.append(
-            (0.0, Grasp(pos=np.array([xy[0], xy[1], z_rim - RIM_DEPTH_M]), yaw=float(phi), kind="rim"))
+        # Object points under the inside finger (towards the centre, 3.9-6.5 cm from the site, +-1 cm).
+        along = (points[:, :2] - xy) @ w
+        across = np.abs((points[:, :2] - xy) @ np.array([-w[1], w[0]]))
+        under = (
+            (along < -OPEN_INNER_M + 0.01) & (along > -OPEN_INNER_M - FINGER_THICK_M - 0.01) & (across < 0.02)
         )
+        floor = points[under, 2].max() + FINGER_BELOW_M + 0.004 if under.any() else -np.inf
+        for depth, penalty in ((RIM_DEPTH_M, 0.0), (0.012, 0.3)):
+            z = max(z_rim - depth, floor)
+            if z <= z_rim - 0.008:  # the pads still reach below the rim
+                out.append((penalty, Grasp(pos=np.array([xy[0], xy[1], z]), yaw=float(phi), kind="rim")))
     return out
 
 
-def plan_grasp(points: np.ndarray, obstacles: tuple, current_yaw: float) -> Grasp:
-    """Pick a collision-free grasp of the object whose collision points are `points` [N, 3].
+def plan_grasp(points: np.ndarray, obstacles: tuple, current_yaw: float) -> tuple[Grasp, bool]:
+    """Pick a grasp of the object whose collision points are `points` [N, 3].
 
     Straddle grasps across the narrowest section that fits the open fingers come first; objects
-    too wide for that (bowls) get a rim grasp, with one finger inside. Among feasible grasps the one
-    needing the least wrist rotation wins, with a preference for narrow sections (4 cm of width
-    weigh like 1.6 rad of rotation). When nothing is collision-free,
-    the best grasp ignoring obstacles is returned.
+    too wide for that (bowls) get a rim grasp, with one finger inside. Among collision-free grasps
+    the one needing the least wrist rotation wins, with a preference for narrow sections (4 cm of
+    width weigh like 1.6 rad of rotation) and deep rim grasps.
+    Returns (grasp, collision_free); when nothing is collision-free, the best grasp ignoring
+    obstacles comes with False.
     """
     fallback = None
     for family in (_straddle_candidates(points), _rim_candidates(points)):
         if not family:
             continue
-        ranked = sorted(
-            family, key=lambda item: item[0] * 40 + abs(_wrap_half_turn(item[1].yaw - current_yaw))
-        )
+        ranked = sorted(family, key=lambda it: it[0] * 40 + abs(_wrap_half_turn(it[1].yaw - current_yaw)))
+        fallback = fallback or ranked[0][1]
         for _, grasp in ranked:
             if sweep_free(grasp.pos, grasp.yaw, obstacles):
-                fallback = grasp
-                break
-        else:
-            fallback = fallback or ranked[0][1]
-            continue
-        break
+                grasp.yaw = current_yaw + _wrap_half_turn(grasp.yaw - current_yaw)
+                return grasp, True
     if fallback is None:
         raise ValueError("target_points: no grasp found (object wider than the gripper and without a rim)")
     fallback.yaw = current_yaw + _wrap_half_turn(fallback.yaw - current_yaw)
-    return fallback
+    return fallback, False
+
+
+def _corners(centre: np.ndarray, half: np.ndarray, rot: np.ndarray) -> np.ndarray:
+    signs = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], dtype=np.float64)
+    return (signs * half) @ rot.T + centre
+
+
+def plan_push(points: np.ndarray, obstacles: tuple) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """A push that slides the object out from under obstacles hanging over it (a bowl in a drawer).
+
+    Returns (start, direction, yaw): the closed fingers go down to `start` [3] inside the object,
+    then move along the horizontal unit `direction` [3]; `yaw` turns the hand's thin side towards
+    the push. None when nothing hangs over the object.
+    """
+    lo, hi = points.min(0), points.max(0)
+    over = []
+    for c, h, r in zip(*obstacles):
+        box = _corners(c, h, r)
+        b_lo, b_hi = box.min(0), box.max(0)
+        if b_lo[2] >= hi[2] - 0.01 and np.all(b_lo[:2] < hi[:2]) and np.all(b_hi[:2] > lo[:2]):
+            over.append((c[:2], b_hi[2]))
+    if not over:
+        return None
+    centre = (lo + hi) / 2
+    away = centre[:2] - np.mean([c for c, _ in over], axis=0)
+    direction = np.array([*away / max(np.linalg.norm(away), 1e-9), 0.0])
+    # The hand's bottom (3.1 cm above the site) passes over the overhanging obstacles.
+    z = max(hi[2] - RIM_DEPTH_M, max(top for _, top in over) + 0.005 - 0.031)
+    if z - FINGER_BELOW_M > hi[2] - 0.005:
+        return None  # the fingertips would not reach into the object
+    yaw = float(np.arctan2(direction[1], direction[0]) + np.pi / 2)
+    return np.array([centre[0], centre[1], z]), direction, yaw
