@@ -70,9 +70,13 @@ class Worker:
         return backend
 
     def ping(self) -> dict[str, int | str]:
+        import ray
+
+        node_id = ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
         return {
             "rank": self.rank,
             "world_size": self.world_size,
             "pid": os.getpid(),
-            "node": socket.gethostname(),
+            "host": socket.gethostname(),
+            "node_id": node_id,
         }

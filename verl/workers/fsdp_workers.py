@@ -270,11 +270,16 @@ class ActorRolloutWorker(Worker):
 
     def load_checkpoint(self, path: str) -> None:
         import torch.distributed.checkpoint as dcp
+        from torch.distributed.checkpoint.default_planner import DefaultLoadPlanner
         from torch.distributed.checkpoint.state_dict import set_model_state_dict, set_optimizer_state_dict
 
         out = Path(path)
         state = self._train_state()
-        dcp.load(state, checkpoint_id=str(out / "train_state"))
+        # Parameters that never receive a gradient (vision blocks after the feature layer) have no
+        # optimiser state in the checkpoint; they keep the fresh state.
+        dcp.load(
+            state, checkpoint_id=str(out / "train_state"), planner=DefaultLoadPlanner(allow_partial_load=True)
+        )
         set_model_state_dict(self.policy.model, state["model"])
         set_optimizer_state_dict(self.policy.model, self.optimizer, state["optimizer"])
         extra = torch.load(out / f"extra_state_rank{self.rank}.pt", weights_only=False)

@@ -9,6 +9,7 @@ simulators. Each stage is a method under a named timer (`timing/<stage>`).
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -155,6 +156,7 @@ class RayTrainer:
         n_kept, rounds, scores, filter_stats = 0, 0, [], {}
         while n_kept < d.train_batch_size and rounds < d.max_sampling_rounds:
             prompts = self.sampler.next_batch(d.train_batch_size * d.oversample_factor)
+            self._log_prompts(prompts, rounds)
             uids = [uuid.uuid4().hex for _ in prompts]
             seeds = [
                 int(x)
@@ -214,6 +216,16 @@ class RayTrainer:
             kept = [out]
         batch = DataProto.concat(kept)
         return self._trim_to_plan(batch)
+
+    def _log_prompts(self, prompts: list[Prompt], round_index: int) -> None:
+        """Append the step's prompts to prompts.jsonl: the data order of a run, checkable after a resume."""
+        record = {
+            "step": self.global_step + 1,
+            "round": round_index,
+            "prompts": [[p.suite, p.task_id, p.init_state_id] for p in prompts],
+        }
+        with open(self.out_dir / "prompts.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
 
     def _trim_to_plan(self, batch: DataProto) -> DataProto:
         """Keep whole groups, at most train_batch_size, and a trajectory count every rank can share."""
@@ -314,8 +326,6 @@ class RayTrainer:
             return
         if not (path / ckpt.COMPLETE_MARKER).is_file():
             raise FileNotFoundError(f"trainer.resume_from_path={str(path)!r} is not a complete checkpoint")
-        import json
-
         state = json.loads((path / "trainer_state.json").read_text())
         self.wg.call("load_checkpoint", str(path))
         self.global_step = state["global_step"]
