@@ -1,0 +1,89 @@
+"""Env throughput of the EnvPool on LIBERO: rendering every step vs at chunk boundaries vs no cameras.
+
+Prints one JSON line per worker count, all three modes measured in the same run:
+    {"bench": "env_throughput", "suite": ..., "workers": ..., "chunk": 8,
+     "steps_per_s_render_every_step": ..., "steps_per_s_render_at_chunk": ...,
+     "steps_per_s_no_camera": ..., "rss_mib_per_worker": ...}
+steps/s counts env steps of all workers together per wall-clock second (resets excluded);
+rss_mib_per_worker is the largest worker RSS after the chunk-rendering run.
+
+    MUJOCO_GL=egl python scripts/bench/env_throughput.py [--suite libero_object] [--workers 1 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import psutil
+
+from verl.envs import EnvConfig, ResetRequest
+from verl.envs.pool import EnvPool
+
+# Env steps measured per worker in each mode (slow modes get fewer).
+STEPS_PER_WORKER = {"every_step": 96, "chunk": 240, "none": 480}
+
+
+def _chunk(rng: np.random.Generator, k: int) -> np.ndarray:
+    """Random policy-convention actions [k, 7]: small motions, gripper open or closed."""
+    return np.concatenate([rng.uniform(-0.5, 0.5, (k, 6)), rng.integers(0, 2, (k, 1))], axis=1)
+
+
+def measure(suite: str, workers: int, chunk: int, mode: str, seed: int) -> tuple[float, float]:
+    """(env steps per second over all workers, largest worker RSS in MiB) for one render mode."""
+    rng = np.random.default_rng(seed)
+    cfg = EnvConfig(suite=suite, render_mode=mode)
+    with EnvPool(cfg, num_workers=workers) as pool:
+
+        def reset(ids: list[int]) -> None:
+            requests = [(w, ResetRequest(suite, w, int(rng.integers(50)), seed=seed)) for w in ids]
+            for result in pool.reset(requests):
+                if result.failed:
+                    raise RuntimeError(result.error)
+
+        reset(list(range(workers)))
+        pool.step([(w, _chunk(rng, chunk)) for w in range(workers)])  # warm-up
+        total_steps, elapsed = 0, 0.0
+        while total_steps < STEPS_PER_WORKER[mode] * workers:
+            start = time.perf_counter()
+            results = pool.step([(w, _chunk(rng, chunk)) for w in range(workers)])
+            elapsed += time.perf_counter() - start
+            for result in results:
+                if result.failed:
+                    raise RuntimeError(result.error)
+            total_steps += sum(r.steps for r in results)
+            finished = [w for w, r in enumerate(results) if r.done]
+            if finished:
+                reset(finished)
+        rss = max(psutil.Process(pid).memory_info().rss for pid in pool.worker_pids()) / 2**20
+    return total_steps / elapsed, rss
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--suite", default="libero_object")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--chunk", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    for workers in args.workers:
+        every, _ = measure(args.suite, workers, args.chunk, "every_step", args.seed)
+        at_chunk, rss = measure(args.suite, workers, args.chunk, "chunk", args.seed)
+        no_camera, _ = measure(args.suite, workers, args.chunk, "none", args.seed)
+        line = {
+            "bench": "env_throughput",
+            "suite": args.suite,
+            "workers": workers,
+            "chunk": args.chunk,
+            "steps_per_s_render_every_step": round(every, 2),
+            "steps_per_s_render_at_chunk": round(at_chunk, 2),
+            "steps_per_s_no_camera": round(no_camera, 2),
+            "rss_mib_per_worker": round(rss, 1),
+        }
+        print(json.dumps(line), flush=True)
+
+
+if __name__ == "__main__":
+    main()
