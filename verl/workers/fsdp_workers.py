@@ -206,7 +206,13 @@ class ActorRolloutWorker(Worker):
         horizon = int(prompts.meta_info.get("max_decision_steps", 0)) or None
         out = trajectories_to_proto(trajectories, self.chunk, self.action_dim, horizon, self._max_decisions())
         out.non_tensor_batch["video_path"] = np.asarray(video_paths, dtype=object)
-        out.meta_info.update(rollout_seconds=seconds, rollout_env_steps=stats.env_steps if stats else 0)
+        decisions = max(1, int(out.batch["num_decision_steps"].sum()))
+        out.meta_info.update(
+            rollout_seconds=seconds,
+            rollout_env_steps=stats.env_steps if stats else 0,
+            # Everything the rollout keeps on the host for training, per policy call per environment.
+            bytes_per_decision_step=out.select(non_tensor_keys=["jpegs", "instruction"]).nbytes() / decisions,
+        )
         return out
 
     def _max_decisions(self) -> int:

@@ -39,19 +39,12 @@ def trajectory_metrics(batch: DataProto, step_seconds: float) -> dict[str, float
     """Episode lengths, throughput, stored bytes per decision step and host memory."""
     finish = batch.batch["finish_step"].numpy().astype(np.float64)
     decisions = batch.batch["num_decision_steps"].numpy().astype(np.float64)
-    rollout_env_steps = float(batch.meta_info.get("rollout_env_steps", finish.sum()))
-    gen_seconds = float(batch.meta_info.get("rollout_seconds", 0.0))
-    stored = batch.select(
-        batch_keys=["action_tokens", "response_mask", "success", "finish_step", "num_decision_steps"],
-        non_tensor_keys=["jpegs"],
-    ).nbytes()
     return {
         "response_length/mean": float(finish.mean()),
         "response_length/max": float(finish.max()),
         "response_length/min": float(finish.min()),
         "rollout/decision_steps_mean": float(decisions.mean()),
-        "rollout/bytes_per_decision_step": stored / max(decisions.sum(), 1.0),
-        "perf/env_steps_per_s": rollout_env_steps / gen_seconds if gen_seconds else 0.0,
+        "rollout/bytes_per_decision_step": float(batch.meta_info.get("bytes_per_decision_step", 0.0)),
         "perf/trajectories_per_s": len(batch) / step_seconds if step_seconds else 0.0,
         "perf/driver_rss_gib": psutil.Process().memory_info().rss / 2**30,
     }

@@ -114,6 +114,7 @@ class RayTrainer:
             with timer("step", metrics):
                 with timer("gen", metrics):
                     batch = self._collect(metrics)
+                metrics["perf/env_steps_per_s"] = metrics["rollout/env_steps"] / metrics["timing/gen"]
                 with timer("old_log_prob", metrics):
                     batch = batch.union(
                         self.wg.call("compute_log_prob", batch, dispatch_mode=Dispatch.DP_COMPUTE_PROTO)
@@ -153,7 +154,7 @@ class RayTrainer:
         """Roll out prompt batches until `train_batch_size` groups pass the accuracy filter."""
         d = self.config.data
         kept: list[DataProto] = []
-        n_kept, rounds, scores, filter_stats = 0, 0, [], {}
+        n_kept, rounds, scores, filter_stats, env_steps = 0, 0, [], {}, 0
         while n_kept < d.train_batch_size and rounds < d.max_sampling_rounds:
             prompts = self.sampler.next_batch(d.train_batch_size * d.oversample_factor)
             self._log_prompts(prompts, rounds)
@@ -173,6 +174,7 @@ class RayTrainer:
             rounds += 1
             success = out.batch["success"].numpy()
             scores.append(success)
+            env_steps += int(out.batch["finish_step"].sum())
             infra = out.non_tensor_batch["env_error"] != ""
             if d.filter_accuracy:
                 keep, stats = core_algos.group_accuracy_filter(
@@ -197,6 +199,7 @@ class RayTrainer:
                 "train_reward/verifier": float(score.mean()),
                 "train_reward/reward_all": float(score.mean()) * self.config.verifier.reward_coef,
                 "sampling/rounds": float(rounds),
+                "rollout/env_steps": float(env_steps),
                 "sampling/kept_groups": float(n_kept),
             }
         )
