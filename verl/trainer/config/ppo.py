@@ -34,6 +34,9 @@ class DataConfig:
     oversample_factor: int = 1
     # Validation prompts per rollout call; None = all validation prompts in one call.
     val_batch_size: Optional[int] = None
+    # Validation episodes per validation prompt, each with its own env seed. Above 1 this only adds
+    # information when the episode depends on the seed (env.perturbation on).
+    val_n_samples: int = 1
     # Dynamic sampling: keep only groups whose success rate lies in [lower, upper] (inclusive).
     filter_accuracy: bool = True
     accuracy_lower_bound: float = 0.1

@@ -73,6 +73,7 @@ def validate_config(cfg: Any) -> None:
     if data.task_ids is not None and any(t < 0 for t in data.task_ids):
         _fail("data.task_ids", list(data.task_ids), "task ids must be >= 0 (None = all tasks)")
     _positive("data.n_samples", data.n_samples)
+    _positive("data.val_n_samples", data.val_n_samples)
     _positive("data.train_batch_size", data.train_batch_size)
     _positive("data.oversample_factor", data.oversample_factor)
     _positive("data.max_sampling_rounds", data.max_sampling_rounds)

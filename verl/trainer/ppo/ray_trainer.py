@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import logging
 import math
-import time
+import sys
 import uuid
 from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from verl.protocol import DataProto
 from verl.single_controller import Dispatch, RayResourcePool, RayWorkerGroup
@@ -30,6 +31,8 @@ from verl.utils.timer import timer
 from verl.utils.tracking import Tracking
 
 logger = logging.getLogger(__name__)
+
+VAL_SEED_BASE = 2**30
 
 
 def _prompts_to_proto(
@@ -108,36 +111,15 @@ class RayTrainer:
             self.tracker.log(last_val, step=self.global_step)
             if c.val_only:
                 return last_val
+        bar = tqdm(
+            total=self.total_steps, initial=self.global_step, desc="GRPO steps", disable=not c.progress_bar
+        )
         while self.global_step < self.total_steps:
             metrics: dict[str, float] = {}
-            step_start = time.perf_counter()
             with timer("step", metrics):
-                with timer("gen", metrics):
-                    batch = self._collect(metrics)
-                metrics["perf/env_steps_per_s"] = metrics["rollout/env_steps"] / metrics["timing/gen"]
-                with timer("old_log_prob", metrics):
-                    batch = batch.union(
-                        self.wg.call("compute_log_prob", batch, dispatch_mode=Dispatch.DP_COMPUTE_PROTO)
-                    )
-                    if self.config.actor_rollout_ref.actor.kl_loss_coef > 0:
-                        with timer("ref", metrics):
-                            batch = batch.union(
-                                self.wg.call(
-                                    "compute_ref_log_prob", batch, dispatch_mode=Dispatch.DP_COMPUTE_PROTO
-                                )
-                            )
-                with timer("adv", metrics):
-                    batch = self._advantages(batch, metrics)
-                with timer("update_actor", metrics):
-                    batch.meta_info["global_step"] = self.global_step
-                    actor_metrics = self.wg.call(
-                        "update_actor", batch, dispatch_mode=Dispatch.DP_COMPUTE_PROTO
-                    )
-                    metrics.update(
-                        {k: float(np.mean([m[k] for m in actor_metrics])) for k in actor_metrics[0]}
-                    )
+                batch = self._train_step(metrics)
             self.global_step += 1
-            metrics.update(trajectory_metrics(batch, time.perf_counter() - step_start))
+            metrics.update(trajectory_metrics(batch, metrics["timing/step"]))
             if c.test_freq > 0 and self.global_step % c.test_freq == 0:
                 with timer("testing", metrics):
                     last_val = self._validate()
@@ -147,7 +129,29 @@ class RayTrainer:
                 with timer("save_checkpoint", metrics):
                     self._save()
             self.tracker.log(metrics, step=self.global_step)
+            bar.update(1)
+            bar.set_postfix(train_success=f"{metrics['train_verify_score/all']:.2f}", refresh=False)
+        bar.close()
         return last_val
+
+    def _train_step(self, metrics: dict[str, float]) -> DataProto:
+        """collect -> old log-probs (-> reference log-probs) -> advantages -> update."""
+        dp = Dispatch.DP_COMPUTE_PROTO
+        with timer("gen", metrics):
+            batch = self._collect(metrics)
+        metrics["perf/env_steps_per_s"] = metrics["rollout/env_steps"] / metrics["timing/gen"]
+        with timer("old_log_prob", metrics):
+            batch = batch.union(self.wg.call("compute_log_prob", batch, dispatch_mode=dp))
+        if self.config.actor_rollout_ref.actor.kl_loss_coef > 0:
+            with timer("ref", metrics):
+                batch = batch.union(self.wg.call("compute_ref_log_prob", batch, dispatch_mode=dp))
+        with timer("adv", metrics):
+            batch = self._advantages(batch, metrics)
+        with timer("update_actor", metrics):
+            batch.meta_info["global_step"] = self.global_step
+            actor_metrics = self.wg.call("update_actor", batch, dispatch_mode=dp)
+            metrics.update({k: float(np.mean([m[k] for m in actor_metrics])) for k in actor_metrics[0]})
+        return batch
 
     # ------------------------------------------------------------------ stages
     def _collect(self, metrics: dict[str, float]) -> DataProto:
@@ -162,7 +166,7 @@ class RayTrainer:
             seeds = [
                 int(x)
                 for x in np.random.default_rng([self.config.trainer.seed, self.global_step, rounds]).integers(
-                    0, 2**31 - 1, size=len(prompts) * d.n_samples
+                    0, VAL_SEED_BASE, size=len(prompts) * d.n_samples
                 )
             ]
             gen = _prompts_to_proto(prompts, [0] * len(prompts), uids, [False] * len(prompts)).repeat(
@@ -230,6 +234,28 @@ class RayTrainer:
         with open(self.out_dir / "prompts.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
 
+    def _log_episodes(self, out: DataProto) -> None:
+        """Append every validation episode to val_episodes.jsonl (for confidence intervals)."""
+        nt = out.non_tensor_batch
+        with open(self.out_dir / "val_episodes.jsonl", "a", encoding="utf-8") as f:
+            for i in range(len(out)):
+                f.write(
+                    json.dumps(
+                        {
+                            "step": self.global_step,
+                            "suite": str(nt["suite"][i]),
+                            "task_id": int(nt["task_id"][i]),
+                            "init_state_id": int(nt["init_state_id"][i]),
+                            "seed": int(nt["seed"][i]),
+                            "success": bool(out.batch["success"][i] > 0.5),
+                            "steps": int(out.batch["finish_step"][i]),
+                            "env_error": str(nt["env_error"][i]),
+                            "video": str(nt["video_path"][i]),
+                        }
+                    )
+                    + "\n"
+                )
+
     def _trim_to_plan(self, batch: DataProto) -> DataProto:
         """Keep whole groups, at most train_batch_size, and a trajectory count every rank can share."""
         n = self.config.data.n_samples
@@ -274,16 +300,16 @@ class RayTrainer:
     def _validate(self) -> dict[str, float]:
         """Greedy rollouts on the validation prompts; success overall, per suite and per task; videos."""
         c = self.config
+        prompts = [p for p in self.val_prompts for _ in range(c.data.val_n_samples)]
         per_task_videos: dict[tuple[str, int], int] = {}
         record = []
-        for p in self.val_prompts:
+        for p in prompts:
             k = (p.suite, p.task_id)
             record.append(per_task_videos.get(k, 0) < c.actor_rollout_ref.rollout.val_videos_per_task)
             per_task_videos[k] = per_task_videos.get(k, 0) + 1
-        seeds = [c.env.seed + i for i in range(len(self.val_prompts))]
-        gen = _prompts_to_proto(
-            self.val_prompts, seeds, [f"val{i}" for i in range(len(self.val_prompts))], record
-        )
+        # Validation seeds live in [2^30, 2^31), training seeds below 2^30: never the same scene.
+        seeds = [VAL_SEED_BASE + c.env.seed * 10007 + i for i in range(len(prompts))]
+        gen = _prompts_to_proto(prompts, seeds, [f"val{i}" for i in range(len(prompts))], record)
         gen.meta_info.update(
             validate=True,
             global_step=self.global_step,
@@ -295,7 +321,13 @@ class RayTrainer:
             for part in gen.split(size)
         ]
         out = DataProto.concat(outs)
+        tqdm.write(
+            f"validation at step {self.global_step}: {float(out.batch['success'].mean()):.3f} success "
+            f"over {len(out)} episodes",
+            file=sys.stderr,
+        )
         metrics = success_metrics(out, prefix="val/test_score")
+        self._log_episodes(out)
         for path in out.non_tensor_batch["video_path"]:
             if path:
                 self.tracker.log_video(f"val/video/{Path(path).stem.split('--')[0]}", path, self.global_step)

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The long version of the main job: fixed seeds, more GRPO steps, validation along the way.
+# Prints the demo's before/after table and one JSON line:
+#   {"bench": "learning_curve", "sft_success", "sft_ci95", "rl_success", "rl_ci95", "improvement_points",
+#    "episodes", "grpo_steps", "wall_time_s", ...}
+#   bash scripts/bench/learning_curve.sh [--steps 40] [demo.py options...]
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+export MUJOCO_GL="${MUJOCO_GL:-egl}" PYOPENGL_PLATFORM="${PYOPENGL_PLATFORM:-egl}" RAY_AUTH_MODE=disabled
+exec "$ROOT/.venv/bin/python" "$ROOT/scripts/demo.py" --out "$ROOT/outputs/learning_curve" \
+  --steps 30 --test-freq 10 --seed 7 --json "$@"

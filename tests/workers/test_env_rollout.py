@@ -1,0 +1,99 @@
+"""The closed-loop scheduler and trajectory packing, against a scripted in-process pool."""
+
+import numpy as np
+import torch
+
+from verl.envs.base import EnvResult
+from verl.workers.rollout.env_rollout import Episode, run_episodes
+from verl.workers.rollout.trajectories import response_mask, trajectories_to_proto
+
+
+class ScriptedPool:
+    """Episodes end after `length[(task, init)]` actions (success iff the init-state id is even);
+    records every call so the test can check what the scheduler asked for."""
+
+    def __init__(self, num_workers, lengths, chunk=8):
+        self.num_workers = num_workers
+        self.lengths = lengths
+        self.chunk = chunk
+        self.tasks = [None] * num_workers
+        self.state = {}
+        self.calls = []
+
+    def loaded_tasks(self):
+        return list(self.tasks)
+
+    def reset(self, requests):
+        out = []
+        for w, r in requests:
+            self.calls.append(("reset", w, r.task_id, r.init_state_id))
+            if r.init_state_id == 99:
+                out.append(EnvResult.failure("simulator crashed"))
+                continue
+            self.tasks[w] = (r.suite, r.task_id)
+            self.state[w] = [0, self.lengths[(r.task_id, r.init_state_id)], r.init_state_id]
+            out.append(EnvResult(obs={"instruction": f"task {r.task_id}", "w": w}))
+        return out
+
+    def step(self, requests):
+        out = []
+        for w, actions in requests:
+            assert actions.shape == (self.chunk, 7)
+            done_steps, length, init = self.state[w]
+            n = min(self.chunk, length - done_steps)
+            self.state[w][0] += n
+            done = self.state[w][0] >= length
+            self.calls.append(("step", w))
+            out.append(
+                EnvResult(
+                    obs={"instruction": "x", "w": w}, success=done and init % 2 == 0, done=done, steps=n
+                )
+            )
+        return out
+
+
+def fake_act(observations):
+    b = len(observations)
+    return (
+        np.full((b, 56), 7, dtype=np.uint8),
+        np.full((b, 56), -1.5, dtype=np.float32),
+        np.zeros((b, 8, 7), dtype=np.float32),
+        [[b"jpg"] for _ in range(b)],
+        None,
+    )
+
+
+def test_scheduler_runs_every_episode_and_prefers_loaded_tasks():
+    lengths = {(0, 0): 20, (1, 1): 8, (0, 2): 16, (1, 3): 30, (0, 99): 1}
+    pool = ScriptedPool(2, lengths)
+    episodes = [
+        Episode("s", 0, 0, 1),
+        Episode("s", 1, 1, 2),
+        Episode("s", 0, 2, 3),
+        Episode("s", 1, 3, 4),
+        Episode("s", 0, 99, 5),
+    ]
+    trajs, stats = run_episodes(fake_act, pool, episodes, micro_batch_size=4)
+    assert [t.finish_step for t in trajs] == [20, 8, 16, 30, 0]
+    assert [t.success for t in trajs] == [True, False, True, False, False]
+    assert [len(t.action_tokens) for t in trajs] == [3, 1, 2, 4, 0]  # ceil(length / 8) policy calls
+    assert trajs[4].failed and trajs[4].error == "simulator crashed"
+    assert stats.env_steps == 74 and stats.env_failures == 1
+    # Worker 1 finished task 1 first and was given task 1's next episode, not task 0's.
+    resets = [c for c in pool.calls if c[0] == "reset"]
+    assert ("reset", 1, 1, 3) in resets
+    # A finished episode is never stepped again: steps per worker match the episodes' policy calls.
+    assert sum(1 for c in pool.calls if c[0] == "step") == 3 + 1 + 2 + 4
+
+
+def test_trajectories_pack_with_action_granular_mask():
+    pool = ScriptedPool(1, {(0, 0): 11})
+    trajs, _ = run_episodes(fake_act, pool, [Episode("s", 0, 0, 1, uid="g")], micro_batch_size=4)
+    out = trajectories_to_proto(trajs, chunk=8, action_dim=7, horizon=None, max_decisions=4)
+    assert out.batch["action_tokens"].shape == (1, 4, 56)
+    assert out.batch["response_mask"].shape == (1, 4 * 56)
+    assert int(out.batch["response_mask"].sum()) == 11 * 7  # 11 executed actions of 7 tokens
+    assert out.batch["num_decision_steps"].tolist() == [2]
+    assert out.batch["success"].tolist() == [1.0]
+    assert list(out.non_tensor_batch["jpegs"][0]) == [[b"jpg"], [b"jpg"]]
+    assert response_mask(torch.tensor([0, 1]), 14, 7).sum(-1).tolist() == [0, 7]

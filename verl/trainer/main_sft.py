@@ -1,0 +1,65 @@
+"""SFT entry point: fine-tune a policy on LIBERO HDF5 demonstrations.
+
+    python -m verl.trainer.main_sft data.paths=[/data/libero_object] data.task_ids=[0,1] model.init=tiny
+    python -m verl.trainer.main_sft model.path=/ckpt/openvla-7b-oft data.paths=['/data/*.hdf5']
+    python -m verl.trainer.main_sft --cfg job          # print the whole config tree
+
+Checkpoints land in `<trainer.default_local_dir>/global_step_<k>/actor` in the Hugging Face layout
+with the demonstrations' `dataset_statistics.json`; GRPO starts from them with
+`python -m verl.trainer.main_ppo actor_rollout_ref.model.path=<that directory>`.
+"""
+
+from __future__ import annotations
+
+import os
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from verl.trainer.config.sft import SFTConfig, register_configs, validate_sft_config
+
+register_configs()
+
+
+def run_sft(config: SFTConfig) -> dict[str, float]:
+    """Run the SFT driver on a Ray cluster (started here unless one is running); returns the last
+    evaluation's metrics."""
+    import ray
+
+    from verl.trainer.main_ppo import load_runtime_env
+    from verl.trainer.sft.trainer import SFTTrainer
+
+    runtime_env = load_runtime_env(config.trainer.runtime_env)
+    for key, value in runtime_env["env_vars"].items():
+        os.environ.setdefault(key, value)
+    started_ray = False
+    if not ray.is_initialized():
+        address = config.trainer.ray_address or os.environ.get("RAY_ADDRESS")
+        ray.init(
+            address=address,
+            runtime_env=runtime_env,
+            include_dashboard=False,
+            log_to_driver=True,
+            ignore_reinit_error=True,
+        )
+        started_ray = True
+    try:
+        trainer = SFTTrainer(config)
+        try:
+            return trainer.fit()
+        finally:
+            trainer.shutdown()
+    finally:
+        if started_ray:
+            ray.shutdown()
+
+
+@hydra.main(version_base=None, config_path=None, config_name="sft_trainer")
+def main(cfg: DictConfig) -> None:
+    config: SFTConfig = OmegaConf.to_object(cfg)
+    validate_sft_config(config)
+    run_sft(config)
+
+
+if __name__ == "__main__":
+    main()

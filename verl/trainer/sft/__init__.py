@@ -1,0 +1,1 @@
+"""Supervised fine-tuning of VLA policies on demonstrations: data, objective and driver."""

@@ -1,0 +1,247 @@
+"""The SFT driver: demonstrations -> frame cache -> a worker group that trains, evaluates and saves.
+
+    fit():  [validate] -> repeat { train_steps (up to the next log / eval / save boundary) -> log
+            -> [validate in the simulator] -> [checkpoint] }
+
+The driver reads the demonstration files, computes their dataset statistics, builds the frame cache
+once and shares it with every worker through Ray's object store; the workers hold the model, the
+optimiser and the simulators.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import ray
+import torch
+
+from verl.single_controller import Dispatch, RayResourcePool, RayWorkerGroup
+from verl.trainer.config.sft import SFTConfig
+from verl.trainer.ppo.prompts import build_prompts, task_catalog
+from verl.trainer.sft.data import build_samples, demo_statistics, load_demos, resolve_paths
+from verl.utils import checkpoint as ckpt
+from verl.utils.dataset.statistics import save_dataset_statistics
+from verl.utils.timer import timer
+from verl.utils.tracking import Tracking
+from verl.workers.rollout.env_rollout import Episode
+
+logger = logging.getLogger(__name__)
+
+
+def initial_checkpoint(config: SFTConfig, out_dir: Path, unnorm_key: str) -> Path:
+    """The checkpoint training starts from: `model.path`, or a fresh tiny model written once."""
+    m = config.model
+    if m.init == "pretrained":
+        return Path(m.path)
+    from verl.models.openvla_oft.configuration import tiny
+    from verl.models.openvla_oft.tiny import write_tiny_checkpoint
+
+    path = out_dir / "init_tiny"
+    if not (path / "model.safetensors").is_file():
+        cfg = tiny(
+            image_size=m.tiny_image_size,
+            num_actions_chunk=config.data.chunk or 8,
+            use_proprio=m.use_proprio,
+            num_images_in_input=m.num_images_in_input,
+        )
+        write_tiny_checkpoint(path, config=cfg, seed=config.trainer.seed, unnorm_key=unnorm_key)
+    return path
+
+
+class SFTTrainer:
+    def __init__(self, config: SFTConfig) -> None:
+        from verl.models.openvla_oft.configuration import OpenVLAOFTConfig
+        from verl.models.openvla_oft.processing import OpenVLAOFTProcessor
+        from verl.workers.sft_worker import SFTWorker
+
+        self.config = c = config
+        self.out_dir = Path(c.trainer.default_local_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.unnorm_key = c.data.unnorm_key or c.data.suite
+
+        # Demonstrations, their statistics and the frame cache.
+        start = time.perf_counter()
+        files = resolve_paths(list(c.data.paths))
+        demos = load_demos(
+            files,
+            c.data.suite,
+            c.data.task_ids,
+            c.data.demos_per_task,
+            c.data.drop_noops,
+            load_wrist=c.model.num_images_in_input == 2,
+        )
+        self.statistics_dir = self.out_dir / "data"
+        save_dataset_statistics(
+            demo_statistics(demos), self.unnorm_key, str(self.statistics_dir / "dataset_statistics.json")
+        )
+        self.model_path = initial_checkpoint(c, self.out_dir, self.unnorm_key)
+        chunk = c.data.chunk or OpenVLAOFTConfig.from_pretrained(self.model_path).num_actions_chunk or 8
+        processor = OpenVLAOFTProcessor.from_pretrained(self.model_path)
+        samples = build_samples(demos, processor, chunk, c.model.num_images_in_input, c.data.pad_chunk_end)
+        self.trained_tasks = sorted({d.task_id for d in demos})
+        self.demo_init_states = sorted({d.init_state_id for d in demos if d.init_state_id is not None})
+        self.data_info = {
+            "data/demos": float(len(demos)),
+            "data/tasks": float(len(self.trained_tasks)),
+            "data/samples": float(len(samples)),
+            "data/cache_mib": samples.images.nbytes / 2**20,
+            "timing/data_s": time.perf_counter() - start,
+        }
+        logger.warning(
+            "SFT data: %d demos of tasks %s (%d samples) from %d files in %.1f s",
+            len(demos),
+            self.trained_tasks,
+            len(samples),
+            len(files),
+            self.data_info["timing/data_s"],
+        )
+        self.val_episodes = self._val_episodes()
+
+        t = c.trainer
+        use_gpu = t.device == "cuda" or (t.device == "auto" and torch.cuda.is_available())
+        self.pool = RayResourcePool(
+            [t.n_gpus_per_node] * t.nnodes, use_gpu=use_gpu, num_cpus_per_worker=t.num_cpus_per_worker
+        )
+        self.wg = RayWorkerGroup(self.pool, SFTWorker, name_prefix="sft")
+        self.model_info = self.wg.call(
+            "init_model", c, str(self.model_path), str(self.statistics_dir), self.unnorm_key, ray.put(samples)
+        )[0]
+        self.tracker = Tracking(
+            t.project_name,
+            t.experiment_name,
+            t.logger,
+            self.out_dir,
+            config=_as_dict(c),
+            wandb_mode=t.wandb_mode,
+        )
+        self.global_step = 0
+        self.train_cpu_s = 0.0
+        self.train_wall_s = 0.0
+
+    def _val_episodes(self) -> list[Episode]:
+        c = self.config
+        num_tasks, num_states = task_catalog(c.env.name)
+        tasks = c.trainer.val_task_ids if c.trainer.val_task_ids is not None else self.trained_tasks
+        prompts = build_prompts(
+            c.data.suite,
+            list(tasks),
+            c.trainer.val_init_states,
+            num_tasks,
+            num_states,
+            "trainer.val_init_states",
+        )
+        overlap = sorted({p.init_state_id for p in prompts} & set(self.demo_init_states))
+        if overlap:
+            logger.warning("evaluation initial states %s also start demonstrations (not held out)", overlap)
+        videos: dict[int, int] = {}
+        episodes = []
+        for i, p in enumerate(prompts):
+            record = videos.get(p.task_id, 0) < c.trainer.val_videos_per_task
+            videos[p.task_id] = videos.get(p.task_id, 0) + 1
+            episodes.append(Episode(p.suite, p.task_id, p.init_state_id, c.env.seed + i, f"val{i}", record))
+        return episodes
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self) -> dict[str, float]:
+        t = self.config.trainer
+        self.tracker.log({**self.data_info, **{f"model/{k}": v for k, v in self.model_info.items()}}, step=0)
+        last_val: dict[str, float] = {}
+        if t.val_before_train:
+            last_val = self._validate()
+            self.tracker.log(last_val, step=0)
+        while self.global_step < t.total_training_steps:
+            metrics: dict[str, float] = {}
+            n = self._steps_to_boundary()
+            with timer("train", metrics):
+                per_rank = self.wg.call("train_steps", self.global_step, n)
+            self.global_step += n
+            metrics.update({k: float(np.mean([m[k] for m in per_rank])) for k in per_rank[0]})
+            self.train_cpu_s += sum(m["perf/cpu_s"] for m in per_rank)
+            self.train_wall_s += metrics["timing/train"]
+            metrics.update(
+                {
+                    "perf/train_cpu_s_total": self.train_cpu_s,
+                    "perf/train_wall_s_total": self.train_wall_s,
+                    "perf/steps_per_s": n / max(metrics["timing/train"], 1e-9),
+                }
+            )
+            last = self.global_step >= t.total_training_steps
+            if (t.test_freq > 0 and self.global_step % t.test_freq == 0) or (last and t.eval_last):
+                with timer("testing", metrics):
+                    last_val = self._validate()
+                metrics.update(last_val)
+            if (t.save_freq > 0 and self.global_step % t.save_freq == 0) or (last and t.save_last):
+                with timer("save_checkpoint", metrics):
+                    self._save()
+            self.tracker.log(metrics, step=self.global_step)
+        return last_val
+
+    def _steps_to_boundary(self) -> int:
+        """Steps until the next log, evaluation or save step (or the end)."""
+        t = self.config.trainer
+        left = t.total_training_steps - self.global_step
+        for freq in (t.log_freq, t.test_freq, t.save_freq):
+            if freq > 0:
+                left = min(left, freq - self.global_step % freq)
+        return left
+
+    def _validate(self) -> dict[str, float]:
+        """Greedy episodes on the evaluation initial states, spread over the ranks."""
+        world = self.wg.world_size
+        shares = [self.val_episodes[r::world] for r in range(world)]
+        video_dir = str(self.out_dir / "videos" / f"step_{self.global_step}")
+        steps = [self.global_step] * world
+        results = [
+            r
+            for part in self.wg.call(
+                "evaluate", shares, [video_dir] * world, steps, dispatch_mode=Dispatch.ALL_TO_ALL
+            )
+            for r in part
+        ]
+        success = np.array([r["success"] for r in results], dtype=np.float64)
+        metrics = {
+            "val/success/all": float(success.mean()) if len(success) else 0.0,
+            "val/episodes": float(len(results)),
+            "val/env_errors": float(sum(bool(r["error"]) for r in results)),
+            "val/episode_steps_mean": float(np.mean([r["steps"] for r in results])) if results else 0.0,
+        }
+        for task in sorted({r["task_id"] for r in results}):
+            values = [r["success"] for r in results if r["task_id"] == task]
+            metrics[f"val/success/task_{task}"] = float(np.mean(values))
+        for r in results:
+            if r["video_path"]:
+                self.tracker.log_video(f"val/video/task_{r['task_id']}", r["video_path"], self.global_step)
+        return metrics
+
+    def _save(self) -> None:
+        path = ckpt.begin_checkpoint(self.out_dir, self.global_step)
+        self.wg.call("save_checkpoint", str(path))
+        ckpt.atomic_write_json(
+            path / "trainer_state.json",
+            {
+                "global_step": self.global_step,
+                "unnorm_key": self.unnorm_key,
+                "trained_tasks": self.trained_tasks,
+                "demo_init_states": self.demo_init_states,
+                "train_cpu_s": self.train_cpu_s,
+            },
+        )
+        final = ckpt.commit_checkpoint(self.out_dir, self.global_step, self.config.trainer.max_ckpt_to_keep)
+        logger.warning("saved %s", final / "actor")
+
+    def shutdown(self) -> None:
+        try:
+            self.wg.call("shutdown")
+        finally:
+            self.wg.shutdown()
+            self.pool.remove()
+            self.tracker.finish()
+
+
+def _as_dict(config: SFTConfig) -> dict:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(OmegaConf.structured(config), resolve=True)
