@@ -243,7 +243,19 @@ class ActorRolloutWorker(Worker):
     def update_actor(self, data: DataProto) -> dict[str, float]:
         metrics = self.actor.update_policy(data, self.config.actor_rollout_ref.rollout.temperature)
         self._sync_rollout_weights()
+        metrics.update(self._memory())
         return metrics
+
+    def _memory(self) -> dict[str, float]:
+        """Host memory of this worker and of its simulator processes; GPU peak when on CUDA."""
+        import psutil
+
+        me = psutil.Process()
+        sims = sum(c.memory_info().rss for c in me.children(recursive=True) if c.is_running())
+        out = {"perf/worker_rss_gib": me.memory_info().rss / 2**30, "perf/env_workers_rss_gib": sims / 2**30}
+        if self.device.type == "cuda":
+            out["perf/max_memory_allocated_gib"] = torch.cuda.max_memory_allocated() / 2**30
+        return out
 
     def _sync_rollout_weights(self) -> None:
         if self.rollout_policy is not self.policy:
