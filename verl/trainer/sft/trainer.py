@@ -60,6 +60,9 @@ class SFTTrainer:
         self.config = c = config
         self.out_dir = Path(c.trainer.default_local_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        if c.trainer.torch_threads > 0:
+            # The frame cache's resize is a torch matmul; more threads only spin on a busy CPU.
+            torch.set_num_threads(c.trainer.torch_threads)
         self.unnorm_key = c.data.unnorm_key or c.data.suite
 
         # Demonstrations, their statistics and the frame cache.

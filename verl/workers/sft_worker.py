@@ -1,0 +1,225 @@
+"""`SFTWorker`: one Ray actor per GPU (or CPU slot) that fine-tunes the policy on demonstrations.
+
+The policy is sharded with FSDP2 across all workers; every rank holds the whole frame cache (shared
+read-only through Ray's object store) and trains on its slice of each global batch, which all ranks
+derive from the step number (`batch_indices`). Evaluation runs closed-loop greedy episodes on the
+worker's own `EnvPool` with the same rollout as GRPO; with several ranks it uses a plain replica of
+the weights, since a sharded forward is a collective and ranks run different numbers of policy calls.
+Checkpoints are the Hugging Face layout with the demonstrations' dataset statistics, which
+`main_ppo actor_rollout_ref.model.path=<ckpt>/actor` loads directly.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from verl.single_controller import Worker
+from verl.trainer.config.sft import SFTConfig, sft_batch_plan
+from verl.trainer.sft.augment import augment_images
+from verl.trainer.sft.core import action_token_loss, lr_factor
+from verl.trainer.sft.data import SFTSamples, batch_indices
+from verl.utils import checkpoint as ckpt
+from verl.utils.device import autocast, resolve_device
+from verl.utils.fsdp_utils import apply_fsdp2, clip_grad_norm, full_state_dict
+from verl.workers.fsdp_workers import FSDP_WRAP_CLASSES, merge_lora_state, save_policy
+from verl.workers.rollout.env_rollout import Episode, run_episodes
+
+
+class SFTWorker(Worker):
+    # ------------------------------------------------------------------ set-up
+    def init_model(
+        self, config: SFTConfig, model_path: str, statistics_dir: str, unnorm_key: str, samples: SFTSamples
+    ) -> dict:
+        """Load the policy with the demonstrations' statistics, shard it and tokenise the targets."""
+        from verl.models.openvla_oft.action_tokenizer import normalize
+        from verl.models.registry import load_policy
+
+        self.config = config
+        t, m = config.trainer, config.model
+        if t.torch_threads > 0:
+            torch.set_num_threads(t.torch_threads)
+        self.device = resolve_device(t.device)
+        self.init_process_group()
+        ckpt.seed_everything(t.seed + self.rank)
+        policy = load_policy(
+            m.vla,
+            model_path,
+            unnorm_key=unnorm_key,
+            statistics_path=statistics_dir,
+            num_actions_chunk=config.data.chunk,
+            use_proprio=m.use_proprio,
+            num_images_in_input=m.num_images_in_input,
+            device=self.device,
+        )
+        if samples.actions.shape[1] != policy.config.num_actions_chunk:
+            raise ValueError(
+                f"data.chunk: targets have {samples.actions.shape[1]} actions per chunk, the model "
+                f"{policy.config.num_actions_chunk}"
+            )
+        if m.lora_rank > 0:
+            policy.enable_lora(
+                m.lora_rank,
+                m.lora_alpha,
+                None if m.target_modules == "all-linear" else m.target_modules.split(","),
+            )
+        self.policy = policy
+        self.eval_policy = copy.deepcopy(policy).requires_grad_(False) if self.world_size > 1 else policy
+        if m.enable_gradient_checkpointing:
+            policy.gradient_checkpointing_enable()
+        mixed = "bf16" if self.device.type == "cuda" else "fp32"
+        self.mixed_precision = mixed
+        apply_fsdp2(policy.model, FSDP_WRAP_CLASSES, self.device.type, mixed)
+        o = config.optim
+        params = [p for p in policy.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(
+            params, lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay, foreach=True
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer,
+            lambda step: lr_factor(
+                step, o.lr_warmup_steps, t.total_training_steps, o.warmup_style, o.min_lr_ratio
+            ),
+        )
+        self.per_rank, self.grad_accum = sft_batch_plan(
+            t.train_batch_size, t.micro_batch_size_per_gpu, self.world_size
+        )
+
+        # The frame cache and its supervised targets, tokenised once with this policy's statistics.
+        self.samples = samples
+        self.targets = policy.encode_actions(samples.actions)  # [N, A] int64
+        self.proprio = None
+        if policy.config.use_proprio:
+            self.proprio = torch.from_numpy(
+                normalize(samples.proprio, policy.proprio_stats).astype(np.float32)
+            )
+        self.prompts = [policy.processor.prompt_ids(text) for text in samples.instructions]
+        self.generator = torch.Generator().manual_seed(t.seed * 1000 + self.rank)
+        self.pool = None
+        return {
+            "parameters": sum(p.numel() for p in policy.model.parameters()),
+            "trainable_parameters": sum(p.numel() for p in params),
+            "action_tokens": int(self.targets.shape[1]),
+            "samples": len(samples),
+            "device": str(self.device),
+        }
+
+    # ------------------------------------------------------------------ training
+    def _micro_batch(self, rows: np.ndarray) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Model inputs and targets [n, A] of cache rows `rows`, with training augmentation."""
+        a = self.config.augment
+        proc = self.policy.processor
+        images = torch.from_numpy(self.samples.images[rows])  # [n, n_img, S, S, 3]
+        images = augment_images(images, a.random_shift_px, a.brightness, a.contrast, self.generator)
+        input_ids, attention_mask = proc.pad([self.prompts[i] for i in self.samples.instruction_index[rows]])
+        batch = {
+            "input_ids": input_ids.to(self.device),
+            "attention_mask": attention_mask.to(self.device),
+            "pixel_values": proc.pixel_values(images).to(self.device),
+        }
+        if self.proprio is not None:
+            batch["proprio"] = self.proprio[rows].to(self.device)
+        return batch, self.targets[rows].to(self.device)
+
+    def train_steps(self, start_step: int, num_steps: int) -> dict[str, float]:
+        """Optimiser steps start_step .. start_step + num_steps - 1; metrics averaged over them."""
+        t, o = self.config.trainer, self.config.optim
+        model = self.policy.model
+        model.train()
+        totals = {"loss": 0.0, "accuracy": 0.0, "grad_norm": 0.0}
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        micro = self.per_rank // self.grad_accum
+        for step in range(start_step, start_step + num_steps):
+            rows = batch_indices(step, t.train_batch_size, len(self.samples), t.seed)
+            rows = rows[self.rank * self.per_rank : (self.rank + 1) * self.per_rank]
+            self.optimizer.zero_grad(set_to_none=True)
+            for k in range(self.grad_accum):
+                # Reduce gradients across ranks only on the last micro-batch of the step.
+                if self.world_size > 1:
+                    model.set_requires_gradient_sync(k == self.grad_accum - 1)
+                batch, targets = self._micro_batch(rows[k * micro : (k + 1) * micro])
+                with autocast(self.device, self.mixed_precision):
+                    logits = model(
+                        batch["input_ids"],
+                        batch["attention_mask"],
+                        batch["pixel_values"],
+                        batch.get("proprio"),
+                    )
+                loss, accuracy = action_token_loss(logits, targets, o.label_smoothing)
+                (loss / self.grad_accum).backward()
+                totals["loss"] += loss.item() / self.grad_accum
+                totals["accuracy"] += accuracy.item() / self.grad_accum
+            grad_norm = clip_grad_norm(model.parameters(), o.grad_clip)
+            if torch.isfinite(grad_norm):
+                self.optimizer.step()
+            self.scheduler.step()
+            totals["grad_norm"] += float(grad_norm)
+        n = max(num_steps, 1)
+        return {
+            "train/loss": totals["loss"] / n,
+            "train/token_accuracy": totals["accuracy"] / n,
+            "train/grad_norm": totals["grad_norm"] / n,
+            "train/lr": self.optimizer.param_groups[0]["lr"],
+            "perf/cpu_s": time.process_time() - cpu0,
+            "perf/wall_s": time.perf_counter() - wall0,
+        }
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, episodes: list[Episode], video_dir: str, step: int) -> list[dict]:
+        """Greedy closed-loop episodes on this rank's simulators; one result dict per episode.
+
+        Every rank must call it (with several ranks, the weights are gathered first: a collective).
+        """
+        from verl.envs.pool import EnvPool
+        from verl.envs.video import save_video, video_name
+
+        if self.eval_policy is not self.policy:
+            self.eval_policy.model.load_state_dict(full_state_dict(self.policy.model))
+        if not episodes:
+            return []
+        if self.pool is None:
+            self.pool = EnvPool(self.config.env)
+        policy = self.eval_policy
+        policy.eval()
+
+        def act(observations: list[dict]):
+            out = policy.act(observations, greedy=True)
+            return out.action_tokens.numpy(), out.log_probs.numpy(), out.actions, out.inputs.jpegs, None
+
+        trajectories, _ = run_episodes(act, self.pool, episodes, self.config.trainer.val_micro_batch_size)
+        policy.train()
+        results = []
+        for traj in trajectories:
+            e, path = traj.episode, ""
+            if traj.frames:
+                name = video_name(e.suite, e.task_id, e.init_state_id, traj.success, f"step{step}")
+                path = save_video(traj.frames, os.path.join(video_dir, name), fps=self.config.env.video_fps)
+            results.append(
+                {
+                    "task_id": e.task_id,
+                    "init_state_id": e.init_state_id,
+                    "success": bool(traj.success),
+                    "steps": int(traj.finish_step),
+                    "error": traj.error or "",
+                    "video_path": path,
+                }
+            )
+        return results
+
+    # ------------------------------------------------------------------ checkpoints
+    def save_checkpoint(self, path: str) -> None:
+        """The HF layout under `<path>/actor` (rank 0); every rank takes part in the gather."""
+        state = full_state_dict(self.policy.model)
+        if self.rank == 0:
+            m = self.config.model
+            save_policy(self.policy, Path(path) / "actor", merge_lora_state(state, m.lora_alpha, m.lora_rank))
+
+    def shutdown(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
