@@ -67,6 +67,11 @@ class ActorRolloutWorker(Worker):
             device=self.device,
         )
         self.policy = policy
+        if policy.config.num_images_in_input > 1 and not config.env.use_wrist_image:
+            raise ValueError(
+                f"the policy takes {policy.config.num_images_in_input} images per observation; "
+                "set env.use_wrist_image=true so the simulator renders the wrist camera"
+            )
         self.chunk = policy.config.num_actions_chunk
         self.action_dim = policy.config.action_dim
         if c.model.lora_rank > 0:

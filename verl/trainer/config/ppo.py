@@ -60,10 +60,10 @@ class ModelConfig:
     action_chunks_len: Optional[int] = None
     # Key into dataset_statistics.json; None = the suite name, then "<suite>_no_noops", then the only key.
     unnorm_key: Optional[str] = None
-    # Camera images per observation (1 = agent view; 2 adds the wrist camera).
-    num_images_in_input: int = 1
-    # Feed the 8-d proprio state through the proprio projector (needs a checkpoint that has one).
-    use_proprio: bool = False
+    # Camera images per observation (1 = agent view; 2 adds the wrist camera); None = the checkpoint's.
+    num_images_in_input: Optional[int] = None
+    # Feed the 8-d proprio state through the proprio projector; None = the checkpoint's setting.
+    use_proprio: Optional[bool] = None
     enable_gradient_checkpointing: bool = False
     # LoRA rank; 0 = full fine-tuning. Checkpoints are saved merged.
     lora_rank: int = 0

@@ -93,7 +93,7 @@ def validate_config(cfg: Any) -> None:
     from verl.models.registry import available_models
 
     _choice("actor_rollout_ref.model.vla", model.vla, tuple(available_models()))
-    _choice("actor_rollout_ref.model.num_images_in_input", model.num_images_in_input, (1, 2))
+    _choice("actor_rollout_ref.model.num_images_in_input", model.num_images_in_input, (None, 1, 2))
     _choice(
         "actor_rollout_ref.model.attn_implementation",
         model.attn_implementation,
