@@ -29,6 +29,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
+    from tqdm import tqdm
+
     from verl.envs.config import EnvConfig
     from verl.envs.libero.expert_rollout import ExpertJob, parse_ids, run_expert
     from verl.envs.pool import EnvPool
@@ -47,11 +49,12 @@ def main() -> None:
     ]
     results: dict[int, list] = defaultdict(list)
     start = time.time()
-    with EnvPool(cfg, num_workers=args.workers) as pool:
+    with EnvPool(cfg, num_workers=args.workers) as pool, tqdm(total=len(jobs), unit="ep") as bar:
         for ep in run_expert(pool, jobs, chunk=args.chunk):
             results[ep.job.task_id].append(ep)
+            bar.update(1)
             if ep.error:
-                print(f"task {ep.job.task_id} init {ep.job.init_state_id}: error {ep.error}", flush=True)
+                bar.write(f"task {ep.job.task_id} init {ep.job.init_state_id}: error {ep.error}")
     elapsed = time.time() - start
 
     print(f"\n{'task':>4} {'success':>9} {'median steps (success)':>23}")
