@@ -44,8 +44,9 @@ class EnvConfig:
 
     # Registered simulator name (see verl.envs.registry.available_envs()).
     name: str = "libero"
-    # Task suite the trainer draws tasks from; one of the simulator's suites
-    # (LIBERO: libero_spatial, libero_object, libero_goal, libero_10, libero_90).
+    # Default suite of env-level tools (benchmarks, demo collection, SFT evaluation); one of the
+    # simulator's suites (LIBERO: libero_spatial, libero_object, libero_goal, libero_10, libero_90).
+    # Reset requests name their own suite: the GRPO trainer takes suites from data.task_suite_name.
     suite: str = "libero_spatial"
     # Policy steps per episode after the wait steps; None = the suite's OpenVLA-OFT default
     # (spatial 220, object 280, goal 300, libero_10 520, libero_90 400). SimpleVLA-RL uses 512.
