@@ -13,7 +13,7 @@ set -euo pipefail
 SUITE=${SUITE:-libero_object}
 TASKS=${TASKS:-0,1,2,3}
 DEMOS_PER_TASK=${DEMOS_PER_TASK:-10}
-STEPS=${STEPS:-1500}
+STEPS=${STEPS:-3000}
 DEMO_DIR=${DEMO_DIR:-data/${SUITE}_expert}
 OUT=${OUT:-outputs/sft/${SUITE}_tiny_d${DEMOS_PER_TASK}}
 
@@ -30,7 +30,7 @@ python -m verl.trainer.main_sft \
     data.demos_per_task="$DEMOS_PER_TASK" \
     model.init=tiny \
     model.use_proprio=true \
-    optim.lr=5e-4 \
+    optim.lr=2e-3 \
     optim.warmup_style=cosine \
     trainer.total_training_steps="$STEPS" \
     trainer.train_batch_size=32 \
