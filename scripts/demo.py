@@ -43,12 +43,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--out", default=str(ROOT / "outputs" / "demo"), help="run directory (metrics, plot, videos)"
     )
     p.add_argument("--suite", default="libero_object")
-    p.add_argument("--tasks", default="0,1", help="task ids, comma-separated")
+    p.add_argument("--tasks", default="0,1,2,3", help="task ids, comma-separated")
     p.add_argument("--train-init-states", default="0-39")
     p.add_argument("--val-init-states", default="40-49")
-    p.add_argument("--val-repeats", type=int, default=5, help="episodes per held-out initial state (seeds)")
-    p.add_argument("--pos-noise", type=float, default=0.02, help="initial object position noise (m)")
-    p.add_argument("--yaw-noise", type=float, default=0.3, help="initial object yaw noise (rad)")
+    p.add_argument("--val-repeats", type=int, default=3, help="episodes per held-out initial state (seeds)")
+    p.add_argument("--pos-noise", type=float, default=0.01, help="initial object position noise (m)")
+    p.add_argument("--yaw-noise", type=float, default=0.05, help="initial object yaw noise (rad)")
     p.add_argument("--steps", type=int, default=8, help="GRPO steps")
     p.add_argument(
         "--test-freq", type=int, default=0, help="validate every N steps (0: only before and after)"
@@ -57,7 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--prompts", type=int, default=4, help="groups per GRPO step")
     p.add_argument("--n-samples", type=int, default=8, help="rollouts per group")
     p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--max-steps", type=int, default=200, help="env steps per episode")
+    p.add_argument("--max-steps", type=int, default=240, help="env steps per episode")
     p.add_argument("--env-workers", type=int, default=2, help="simulator processes")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--extra", nargs="*", default=[], help="further Hydra overrides")
