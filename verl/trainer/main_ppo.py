@@ -66,7 +66,9 @@ def run_ppo(config: PPOConfig) -> dict[str, float]:
         os.environ.setdefault(key, value)
     started_ray = False
     if not ray.is_initialized():
-        address = config.trainer.ray_address or os.environ.get("RAY_ADDRESS")
+        # Without an explicit address start a private local instance; never attach to whatever
+        # cluster another job left running on this machine.
+        address = config.trainer.ray_address or os.environ.get("RAY_ADDRESS") or "local"
         ray.init(
             address=address,
             runtime_env=runtime_env,
