@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from verl.trainer.main_ppo import load_runtime_env
+from verl.trainer.ray_session import load_runtime_env
 
 
 def test_align_json_env_vars_reach_runtime_env(tmp_path, monkeypatch):

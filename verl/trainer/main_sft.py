@@ -11,12 +11,11 @@ with the demonstrations' `dataset_statistics.json`; GRPO starts from them with
 
 from __future__ import annotations
 
-import os
-
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from verl.trainer.config.sft import SFTConfig, register_configs, validate_sft_config
+from verl.trainer.ray_session import run_driver
 
 register_configs()
 
@@ -24,34 +23,9 @@ register_configs()
 def run_sft(config: SFTConfig) -> dict[str, float]:
     """Run the SFT driver on a Ray cluster (started here unless one is running); returns the last
     evaluation's metrics."""
-    import ray
-
-    from verl.trainer.main_ppo import load_runtime_env
     from verl.trainer.sft.trainer import SFTTrainer
 
-    runtime_env = load_runtime_env(config.trainer.runtime_env)
-    for key, value in runtime_env["env_vars"].items():
-        os.environ.setdefault(key, value)
-    started_ray = False
-    if not ray.is_initialized():
-        address = config.trainer.ray_address or os.environ.get("RAY_ADDRESS")
-        ray.init(
-            address=address,
-            runtime_env=runtime_env,
-            include_dashboard=False,
-            log_to_driver=True,
-            ignore_reinit_error=True,
-        )
-        started_ray = True
-    try:
-        trainer = SFTTrainer(config)
-        try:
-            return trainer.fit()
-        finally:
-            trainer.shutdown()
-    finally:
-        if started_ray:
-            ray.shutdown()
+    return run_driver(lambda: SFTTrainer(config), config.trainer.runtime_env, config.trainer.ray_address)
 
 
 @hydra.main(version_base=None, config_path=None, config_name="sft_trainer")
