@@ -142,6 +142,12 @@ class RayTrainer:
         metrics["perf/env_steps_per_s"] = metrics["rollout/env_steps"] / metrics["timing/gen"]
         with timer("old_log_prob", metrics):
             batch = batch.union(self.wg.call("compute_log_prob", batch, dispatch_mode=dp))
+        # The recomputed log-probs must equal the sampling-time ones (same weights, same pixels).
+        valid = batch.batch["response_mask"].bool()
+        if valid.any():
+            gap = (batch.batch["old_log_probs"] - batch.batch["rollout_log_probs"]).abs()[valid]
+            metrics["rollout/log_prob_gap_max"] = float(gap.max())
+            metrics["rollout/log_prob_gap_mean"] = float(gap.mean())
         if self.config.actor_rollout_ref.actor.kl_loss_coef > 0:
             with timer("ref", metrics):
                 batch = batch.union(self.wg.call("compute_ref_log_prob", batch, dispatch_mode=dp))
