@@ -129,8 +129,8 @@ class RayTrainer:
                 with timer("save_checkpoint", metrics):
                     self._save()
             self.tracker.log(metrics, step=self.global_step)
-            bar.update(1)
             bar.set_postfix(train_success=f"{metrics['train_verify_score/all']:.2f}", refresh=False)
+            bar.update(1)
         bar.close()
         return last_val
 
