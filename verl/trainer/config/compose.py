@@ -19,3 +19,8 @@ def compose_config(overrides: list[str] | None = None, validate: bool = True) ->
     if validate:
         validate_config(config)
     return config
+
+
+def config_to_dict(config: object) -> dict:
+    """A structured config (dataclass instance) as a plain, resolved dict, e.g. for WandB."""
+    return OmegaConf.to_container(OmegaConf.structured(config), resolve=True)

@@ -23,6 +23,7 @@ from tqdm import tqdm
 from verl.protocol import DataProto
 from verl.single_controller import Dispatch, RayResourcePool, RayWorkerGroup
 from verl.trainer.config import PPOConfig
+from verl.trainer.config.compose import config_to_dict
 from verl.trainer.ppo import core_algos
 from verl.trainer.ppo.metrics import success_metrics, trajectory_metrics
 from verl.trainer.ppo.prompts import Prompt, PromptSampler, build_prompts, task_catalog
@@ -96,7 +97,7 @@ class RayTrainer:
             c.trainer.experiment_name,
             c.trainer.logger,
             self.out_dir,
-            config=_as_dict(c),
+            config=config_to_dict(c),
             wandb_mode=c.trainer.wandb_mode,
             run_id=_run_id(self.out_dir),
         )
@@ -381,12 +382,6 @@ class RayTrainer:
             self.wg.shutdown()
             self.pool.remove()
             self.tracker.finish()
-
-
-def _as_dict(config: PPOConfig) -> dict:
-    from omegaconf import OmegaConf
-
-    return OmegaConf.to_container(OmegaConf.structured(config), resolve=True)
 
 
 def _run_id(out_dir: Path) -> str:

@@ -19,6 +19,7 @@ import ray
 import torch
 
 from verl.single_controller import Dispatch, RayResourcePool, RayWorkerGroup
+from verl.trainer.config.compose import config_to_dict
 from verl.trainer.config.sft import SFTConfig
 from verl.trainer.ppo.prompts import build_prompts, task_catalog
 from verl.trainer.sft.data import build_samples, demo_statistics, load_demos, resolve_paths
@@ -117,7 +118,7 @@ class SFTTrainer:
             t.experiment_name,
             t.logger,
             self.out_dir,
-            config=_as_dict(c),
+            config=config_to_dict(c),
             wandb_mode=t.wandb_mode,
         )
         self.global_step = 0
@@ -242,9 +243,3 @@ class SFTTrainer:
             self.wg.shutdown()
             self.pool.remove()
             self.tracker.finish()
-
-
-def _as_dict(config: SFTConfig) -> dict:
-    from omegaconf import OmegaConf
-
-    return OmegaConf.to_container(OmegaConf.structured(config), resolve=True)
