@@ -54,6 +54,7 @@ def test_config_is_a_structured_config():
         ({"step_timeout_s": 0.0}, "env.step_timeout_s", "> 0"),
         ({"perturbation": PerturbationConfig(pos_noise_m=-0.1)}, "env.perturbation.pos_noise_m", ">= 0"),
         ({"render_mode": "none", "use_wrist_image": True}, "env.use_wrist_image", "chunk"),
+        ({"num_workers": 2, "pipeline_stages": 3}, "env.pipeline_stages", "1..env.num_workers (2)"),
     ],
 )
 def test_validate_names_the_field_and_allowed_values(overrides, field, allowed):

@@ -88,6 +88,24 @@ def test_hung_worker_times_out_and_is_replaced(pool):
     assert pool.step([(0, _still())])[0].steps == 8
 
 
+def test_send_step_and_collect_match_step_and_guard_their_order(pool):
+    requests = [(0, ResetRequest(W0, 0, 3)), (1, ResetRequest(W1, 0, 3))]
+    pool.reset(requests)
+    lockstep = pool.step([(0, _still()), (1, _still())])
+    pool.reset(requests)
+    pool.send_step([(1, _still())])
+    with pytest.raises(RuntimeError, match="worker 1: the result of its last request was not collected"):
+        pool.send_step([(1, _still())])
+    with pytest.raises(RuntimeError, match="worker 0 has no request in flight"):
+        pool.collect([0])
+    pool.send_step([(0, _still())])  # worker 1 steps meanwhile
+    split = pool.collect([0]) + pool.collect([1])
+    for a, b in zip(lockstep, split):
+        assert not b.failed and b.steps == 8
+        np.testing.assert_array_equal(a.obs["proprio"], b.obs["proprio"])
+        np.testing.assert_array_equal(a.obs["image"], b.obs["image"])
+
+
 def test_bad_input_gives_clear_errors_or_failed_episodes(pool):
     pids = pool.worker_pids()
     with pytest.raises(ValueError, match="libero_spatial"):

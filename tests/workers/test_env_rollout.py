@@ -1,6 +1,7 @@
 """The closed-loop scheduler and trajectory packing, against a scripted in-process pool."""
 
 import numpy as np
+import pytest
 import torch
 
 from verl.envs.base import EnvResult
@@ -19,6 +20,7 @@ class ScriptedPool:
         self.tasks = [None] * num_workers
         self.state = {}
         self.calls = []
+        self.results = {}
 
     def loaded_tasks(self):
         return list(self.tasks)
@@ -36,7 +38,11 @@ class ScriptedPool:
         return out
 
     def step(self, requests):
-        out = []
+        self.send_step(requests)
+        return self.collect([w for w, _ in requests])
+
+    def send_step(self, requests):
+        self.calls.append(("send", tuple(w for w, _ in requests)))
         for w, actions in requests:
             assert actions.shape == (self.chunk, 7)
             done_steps, length, init = self.state[w]
@@ -44,12 +50,13 @@ class ScriptedPool:
             self.state[w][0] += n
             done = self.state[w][0] >= length
             self.calls.append(("step", w))
-            out.append(
-                EnvResult(
-                    obs={"instruction": "x", "w": w}, success=done and init % 2 == 0, done=done, steps=n
-                )
+            self.results[w] = EnvResult(
+                obs={"instruction": "x", "w": w}, success=done and init % 2 == 0, done=done, steps=n
             )
-        return out
+
+    def collect(self, workers):
+        self.calls.append(("collect", tuple(workers)))
+        return [self.results.pop(w) for w in workers]
 
 
 def fake_act(observations):
@@ -97,3 +104,31 @@ def test_trajectories_pack_with_action_granular_mask():
     assert out.batch["success"].tolist() == [1.0]
     assert list(out.non_tensor_batch["jpegs"][0]) == [[b"jpg"], [b"jpg"]]
     assert response_mask(torch.tensor([0, 1]), 14, 7).sum(-1).tolist() == [0, 7]
+
+
+def test_pipelined_rollout_overlaps_groups_and_gives_the_same_episodes():
+    lengths = {(t, i): 8 * (1 + (i % 4)) + t for t in range(2) for i in range(10)}
+    episodes = [Episode("s", i % 2, i, i) for i in range(10)]
+    lockstep, _ = run_episodes(fake_act, ScriptedPool(4, lengths), episodes, micro_batch_size=4)
+    pool = ScriptedPool(4, lengths)
+    acts = []
+
+    def act(observations):
+        acts.append(tuple(sorted(o["w"] for o in observations)))
+        return fake_act(observations)
+
+    piped, stats = run_episodes(act, pool, episodes, micro_batch_size=4, stages=2)
+    for a, b in zip(lockstep, piped):
+        assert (a.finish_step, a.success, len(a.action_tokens)) == (
+            b.finish_step,
+            b.success,
+            len(b.action_tokens),
+        )
+    assert stats.env_steps == sum(lengths[(e.task_id, e.init_state_id)] for e in episodes)
+    # The policy only ever sees one group (workers 0, 2 or 1, 3) ...
+    assert set(acts) <= {(0,), (2,), (0, 2), (1,), (3,), (1, 3)}
+    # ... and computes group 1's actions while group 0's chunk is in flight.
+    send0 = pool.calls.index(("send", (0, 2)))
+    assert pool.calls.index(("send", (1, 3))) < pool.calls.index(("collect", (0, 2)), send0)
+    with pytest.raises(ValueError, match=r"stages=5; allowed: 1\.\.4"):
+        run_episodes(fake_act, pool, episodes, micro_batch_size=4, stages=5)

@@ -66,6 +66,10 @@ class EnvConfig:
     perturbation: PerturbationConfig = field(default_factory=PerturbationConfig)
     # Simulator worker processes per rollout worker (one simulator each).
     num_workers: int = 2
+    # Groups the workers form in a rollout: the policy computes one group's next action chunks while
+    # the other groups' simulators step (1 = all in lockstep). With k groups use k times the
+    # simulators that keep the cores busy, e.g. num_workers=4, pipeline_stages=2 on 2 cores.
+    pipeline_stages: int = 1
     # Seconds one `step` call (one action chunk) may take before its worker is killed and restarted
     # and its episode reported as failed.
     step_timeout_s: float = 60.0
@@ -91,6 +95,11 @@ class EnvConfig:
         _non_negative("num_steps_wait", self.num_steps_wait)
         _positive("camera_size", self.camera_size)
         _positive("num_workers", self.num_workers)
+        _positive("pipeline_stages", self.pipeline_stages)
+        if self.pipeline_stages > self.num_workers:
+            raise ValueError(
+                f"env.pipeline_stages={self.pipeline_stages}: allowed 1..env.num_workers ({self.num_workers})"
+            )
         _positive("step_timeout_s", self.step_timeout_s)
         _positive("reset_timeout_s", self.reset_timeout_s)
         _positive("video_fps", self.video_fps)

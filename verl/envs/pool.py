@@ -1,9 +1,9 @@
 """EnvPool: persistent simulator worker processes with batched reset/step, timeouts and restarts.
 
 Each worker is a fresh interpreter (verl.envs.worker) owning one simulator, re-used across episodes
-and tasks. Requests to different workers run concurrently. A worker that dies or exceeds its
-timeout is killed and replaced, and its episode comes back as failed with the reason; the rest of
-the batch is unaffected. Workers exit with the pool (close(), garbage collection, interpreter exit)
+and tasks. Requests to different workers run concurrently; `send_step` + `collect` let the caller
+work while a chunk runs. A worker that dies or exceeds its timeout is killed and replaced, and its
+episode comes back as failed with the reason; the rest of the batch is unaffected. Workers exit with the pool (close(), garbage collection, interpreter exit)
 and with the parent process if it dies.
 """
 
@@ -108,6 +108,10 @@ class EnvPool:
             raise ValueError(f"num_workers={n}; allowed: an integer >= 1")
         self._workers: list[_Worker] = [_start_worker(cfg) for _ in range(n)]
         self.restarts = 0
+        # Requests sent and not yet answered: worker -> (deadline, "reset" | "step", timeout in s).
+        self._inflight: dict[int, tuple[float, str, float]] = {}
+        # Answers (or failure reports) received and not yet handed out.
+        self._answered: dict[int, EnvResult] = {}
         # Runs on close(), on garbage collection and at interpreter exit, whichever comes first.
         self._finalizer = weakref.finalize(self, _shutdown, self._workers)
 
@@ -135,6 +139,12 @@ class EnvPool:
 
     def step(self, requests: list[tuple[int, np.ndarray]]) -> list[EnvResult]:
         """Execute one action chunk [k, action_dim] (policy convention) per (worker index, chunk)."""
+        self.send_step(requests)
+        return self.collect([i for i, _ in requests])
+
+    def send_step(self, requests: list[tuple[int, np.ndarray]]) -> None:
+        """Start the chunks of `step` without waiting; `collect` returns their results. Meanwhile the
+        caller can compute the next actions of other workers (pipelined rollout)."""
         self._check_workers([i for i, _ in requests])
         messages = []
         for i, actions in requests:
@@ -145,7 +155,12 @@ class EnvPool:
                     f"allowed: [k >= 1, {self.spec.action_dim}]"
                 )
             messages.append((i, ("step", actions)))
-        return self._exchange(messages, self.cfg.step_timeout_s, "step")
+        self._send(messages, self.cfg.step_timeout_s, "step")
+
+    def collect(self, indices: list[int]) -> list[EnvResult]:
+        """Results of the chunks `send_step` started on `indices`, in that order (waits for them)."""
+        self._check_workers(indices)
+        return self._receive(indices)
 
     def debug_hang_next_step(self, worker: int, seconds: float) -> None:
         """TEST ONLY: make worker `worker` sleep `seconds` before its next step, to exercise timeouts."""
@@ -182,8 +197,14 @@ class EnvPool:
         return EnvResult.failure(f"worker {i} {why}{detail}; it was restarted", info=info)
 
     def _exchange(self, messages: list[tuple[int, tuple]], timeout_s: float, what: str) -> list[EnvResult]:
-        results: dict[int, EnvResult] = {}
-        pending: dict[Connection, int] = {}
+        self._send(messages, timeout_s, what)
+        return self._receive([i for i, _ in messages])
+
+    def _send(self, messages: list[tuple[int, tuple]], timeout_s: float, what: str) -> None:
+        """Send one message per worker; the answers are collected by `_receive`."""
+        for i, _ in messages:
+            if i in self._inflight or i in self._answered:
+                raise RuntimeError(f"worker {i}: the result of its last request was not collected")
         for i, message in messages:
             if message[0] == "reset":
                 request = message[1]
@@ -193,23 +214,34 @@ class EnvPool:
                     "init_state_id": request.init_state_id,
                 }
             payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+            deadline = time.monotonic() + timeout_s
             try:
                 self._workers[i].conn.send_bytes(payload)
-                pending[self._workers[i].conn] = i
+                self._inflight[i] = (deadline, what, timeout_s)
             except OSError:
-                results[i] = self._restart(i, f"had died before {what}")
-        deadline = time.monotonic() + timeout_s
-        while pending:
-            ready = wait(list(pending), timeout=max(0.0, deadline - time.monotonic()))
-            if not ready:
-                break
+                self._answered[i] = self._restart(i, f"had died before {what}")
+
+    def _receive(self, indices: list[int]) -> list[EnvResult]:
+        """Wait for the answers of `indices` (each sent by `_send`); a late or dead worker is restarted."""
+        for i in indices:
+            if i not in self._inflight and i not in self._answered:
+                raise RuntimeError(f"worker {i} has no request in flight")
+        waiting = {self._workers[i].conn: i for i in indices if i in self._inflight}
+        while waiting:
+            deadline = min(self._inflight[i][0] for i in waiting.values())
+            ready = wait(list(waiting), timeout=max(0.0, deadline - time.monotonic()))
             for conn in ready:
-                i = pending.pop(conn)
+                i = waiting.pop(conn)
+                _, what, _ = self._inflight.pop(i)
                 try:
-                    results[i] = conn.recv()
-                    self._workers[i].info = results[i].info or self._workers[i].info
+                    self._answered[i] = conn.recv()
+                    self._workers[i].info = self._answered[i].info or self._workers[i].info
                 except (EOFError, OSError):
-                    results[i] = self._restart(i, f"died during {what}")
-        for i in pending.values():
-            results[i] = self._restart(i, f"timed out after {timeout_s:g} s during {what}")
-        return [results[i] for i, _ in messages]
+                    self._answered[i] = self._restart(i, f"died during {what}")
+            now = time.monotonic()
+            for conn, i in list(waiting.items()):
+                if self._inflight[i][0] <= now:
+                    del waiting[conn]
+                    _, what, timeout_s = self._inflight.pop(i)
+                    self._answered[i] = self._restart(i, f"timed out after {timeout_s:g} s during {what}")
+        return [self._answered.pop(i) for i in indices]

@@ -192,7 +192,11 @@ class ActorRolloutWorker(Worker):
 
         start = time.perf_counter()
         trajectories, stats = (
-            run_episodes(act, self._env_pool(), episodes, r.micro_batch_size) if episodes else ([], None)
+            run_episodes(
+                act, self._env_pool(), episodes, r.micro_batch_size, stages=self.config.env.pipeline_stages
+            )
+            if episodes
+            else ([], None)
         )
         seconds = time.perf_counter() - start
         video_paths = []

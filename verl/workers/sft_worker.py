@@ -191,7 +191,13 @@ class SFTWorker(Worker):
             out = policy.act(observations, greedy=True)
             return out.action_tokens.numpy(), out.log_probs.numpy(), out.actions, out.inputs.jpegs, None
 
-        trajectories, _ = run_episodes(act, self.pool, episodes, self.config.trainer.val_micro_batch_size)
+        trajectories, _ = run_episodes(
+            act,
+            self.pool,
+            episodes,
+            self.config.trainer.val_micro_batch_size,
+            stages=self.config.env.pipeline_stages,
+        )
         policy.train()
         results = []
         for traj in trajectories:

@@ -3,7 +3,8 @@
 Episodes are scheduled onto the pool's simulator workers; when an episode ends (success, step limit
 or failure) its worker immediately starts the next pending episode, so no simulator idles while
 others finish and the policy is never called on a finished episode's stale observation. Each policy
-call is one batched forward over the observations of all running episodes.
+call is one batched forward over the observations of the running episodes of a worker group; with
+several groups (`stages`) the policy works on one group while the others' simulators step.
 
 Trajectories are stored lean: per decision step the JPEG the image pipeline makes anyway (the exact
 pixels are rebuilt from it for training) and the 0..255 action-token indices.
@@ -70,16 +71,24 @@ def run_episodes(
     episodes: list[Episode],
     micro_batch_size: int,
     on_finish: Callable[[Trajectory], None] | None = None,
+    stages: int = 1,
 ) -> tuple[list[Trajectory], RolloutStats]:
     """Run every episode to its end and return the trajectories in the order of `episodes`.
 
     `act(observations)` returns (action_tokens uint8 [B, A], log_probs float32 [B, A],
     actions float32 [B, chunk, dim], jpegs [B][n_img] bytes, proprio float32 [B, p] or None).
+
+    `stages` > 1 pipelines the rollout: the pool's workers form that many groups (worker w in group
+    w % stages) and the policy computes one group's next chunks while the other groups' simulators
+    step, so neither the simulators nor the policy wait for each other. 1: all workers in lockstep.
     """
+    if not 1 <= stages <= pool.num_workers:
+        raise ValueError(f"stages={stages}; allowed: 1..{pool.num_workers} (the pool's workers)")
     pending = deque(range(len(episodes)))
     trajectories = [Trajectory(episode=e) for e in episodes]
     running: dict[int, int] = {}  # pool worker -> episode index
     observations: dict[int, dict] = {}  # pool worker -> latest observation
+    stepping: list[set[int]] = [set() for _ in range(stages)]  # per group, workers with a chunk in flight
     stats = RolloutStats()
 
     def finish(worker: int) -> None:
@@ -88,8 +97,25 @@ def run_episodes(
         if on_finish is not None:
             on_finish(trajectories[idx])
 
-    while pending or running:
-        free = [w for w in range(pool.num_workers) if w not in running]
+    def collect(group: int) -> None:
+        workers = sorted(stepping[group])
+        stepping[group].clear()
+        for w, res in zip(workers, pool.collect(workers) if workers else []):
+            traj = trajectories[running[w]]
+            traj.finish_step += res.steps
+            traj.frames.extend(res.frames)
+            stats.env_steps += res.steps
+            if res.failed:
+                traj.failed, traj.error = True, res.error
+                stats.env_failures += 1
+            if res.done or res.failed:
+                traj.success = bool(res.success) and not res.failed
+                finish(w)
+            else:
+                observations[w] = res.obs
+
+    def start_episodes(group: int) -> None:
+        free = [w for w in range(group, pool.num_workers, stages) if w not in running]
         starts = []
         loaded = pool.loaded_tasks()
         for w in free:
@@ -99,20 +125,21 @@ def run_episodes(
             running[w] = idx
             e = episodes[idx]
             starts.append((w, ResetRequest(e.suite, e.task_id, e.init_state_id, e.seed, e.record_video)))
-        if starts:
-            for (w, _), res in zip(starts, pool.reset(starts)):
-                traj = trajectories[running[w]]
-                traj.frames.extend(res.frames)
-                if res.failed or res.done or res.obs is None:
-                    traj.failed, traj.error = True, res.error or "reset produced no observation"
-                    stats.env_failures += 1
-                    finish(w)
-                    continue
-                traj.instruction = res.obs["instruction"]
-                observations[w] = res.obs
-        workers = sorted(observations)
-        if not workers:
-            continue
+        if not starts:
+            return
+        for (w, _), res in zip(starts, pool.reset(starts)):
+            traj = trajectories[running[w]]
+            traj.frames.extend(res.frames)
+            if res.failed or res.done or res.obs is None:
+                traj.failed, traj.error = True, res.error or "reset produced no observation"
+                stats.env_failures += 1
+                finish(w)
+                continue
+            traj.instruction = res.obs["instruction"]
+            observations[w] = res.obs
+
+    def act_and_send(group: int) -> None:
+        workers = sorted(w for w in observations if w % stages == group)
         chunks = []
         for start in range(0, len(workers), micro_batch_size):
             part = workers[start : start + micro_batch_size]
@@ -127,17 +154,14 @@ def run_episodes(
                 if proprio is not None:
                     traj.proprio.append(np.asarray(proprio[i], dtype=np.float32))
                 chunks.append((w, np.asarray(actions[i], dtype=np.float32)))
-        for (w, _), res in zip(chunks, pool.step(chunks)):
-            traj = trajectories[running[w]]
-            traj.finish_step += res.steps
-            traj.frames.extend(res.frames)
-            stats.env_steps += res.steps
-            if res.failed:
-                traj.failed, traj.error = True, res.error
-                stats.env_failures += 1
-            if res.done or res.failed:
-                traj.success = bool(res.success) and not res.failed
-                finish(w)
-            else:
-                observations[w] = res.obs
+                del observations[w]  # consumed: the chunk's result brings the next one
+        if chunks:
+            pool.send_step(chunks)
+            stepping[group].update(w for w, _ in chunks)
+
+    while pending or running:
+        for group in range(stages):
+            collect(group)
+            start_episodes(group)
+            act_and_send(group)
     return trajectories, stats
