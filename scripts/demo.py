@@ -46,19 +46,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tasks", default="1,2", help="task ids, comma-separated")
     p.add_argument("--train-init-states", default="0-39")
     p.add_argument("--val-init-states", default="40-49")
-    p.add_argument("--val-repeats", type=int, default=3, help="episodes per held-out initial state (seeds)")
+    p.add_argument("--val-repeats", type=int, default=5, help="episodes per held-out initial state (seeds)")
     p.add_argument("--pos-noise", type=float, default=0.01, help="initial object position noise (m)")
     p.add_argument("--yaw-noise", type=float, default=0.05, help="initial object yaw noise (rad)")
-    p.add_argument("--steps", type=int, default=4, help="GRPO steps")
+    p.add_argument("--steps", type=int, default=8, help="GRPO steps")
     p.add_argument(
         "--test-freq", type=int, default=0, help="validate every N steps (0: only before and after)"
     )
     p.add_argument("--json", action="store_true", help="print the summary as one JSON line at the end")
-    p.add_argument("--prompts", type=int, default=2, help="groups per GRPO step")
+    p.add_argument("--prompts", type=int, default=4, help="groups per GRPO step")
     p.add_argument("--n-samples", type=int, default=8, help="rollouts per group")
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--max-steps", type=int, default=200, help="env steps per episode")
-    p.add_argument("--env-workers", type=int, default=2, help="simulator processes")
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--ppo-epochs", type=int, default=1, help="passes over each step's rollouts")
+    p.add_argument("--mini-batches", type=int, default=2, help="optimiser steps per pass")
+    p.add_argument("--max-steps", type=int, default=160, help="env steps per episode")
+    p.add_argument("--env-workers", type=int, default=4, help="simulator processes")
+    p.add_argument(
+        "--pipeline-stages", type=int, default=2, help="simulator groups stepping while the policy acts"
+    )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--extra", nargs="*", default=[], help="further Hydra overrides")
     return p.parse_args(argv)
@@ -66,6 +71,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def overrides(a: argparse.Namespace, out: Path) -> list[str]:
     total = a.prompts * a.n_samples
+    if total % a.mini_batches:
+        raise SystemExit(f"--mini-batches {a.mini_batches} must divide prompts * n_samples = {total}")
+    mini = total // a.mini_batches
     return [
         f"actor_rollout_ref.model.path={a.checkpoint}",
         f"data.task_suite_name={a.suite}",
@@ -76,8 +84,9 @@ def overrides(a: argparse.Namespace, out: Path) -> list[str]:
         f"data.n_samples={a.n_samples}",
         f"data.train_batch_size={a.prompts}",
         "data.max_sampling_rounds=3",
-        f"actor_rollout_ref.actor.ppo_mini_batch_size={total}",
-        f"actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu={total}",
+        f"actor_rollout_ref.actor.ppo_mini_batch_size={mini}",
+        f"actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu={mini}",
+        f"actor_rollout_ref.actor.ppo_epochs={a.ppo_epochs}",
         "actor_rollout_ref.actor.traj_mini_batch_size=32",
         f"actor_rollout_ref.actor.optim.lr={a.lr}",
         "actor_rollout_ref.actor.fsdp_config.mixed_precision=fp32",
@@ -85,6 +94,7 @@ def overrides(a: argparse.Namespace, out: Path) -> list[str]:
         "actor_rollout_ref.rollout.val_videos_per_task=1",
         f"env.max_steps={a.max_steps}",
         f"env.num_workers={a.env_workers}",
+        f"env.pipeline_stages={a.pipeline_stages}",
         f"env.perturbation.pos_noise_m={a.pos_noise}",
         f"env.perturbation.yaw_noise_rad={a.yaw_noise}",
         "trainer.device=cpu",
