@@ -55,6 +55,15 @@ def test_bowl_gets_rim_grasp_on_the_free_side():
     assert abs(np.cos(other.yaw)) < 1e-6  # least rotation: keeps the closing axis along y
 
 
+def test_far_placement_prefers_a_rim_grasp_on_the_base_side():
+    bowl = _bowl_points([-0.1, 0.0, 1.0])
+    g, _ = plan_grasp(bowl, NO_OBSTACLES, current_yaw=np.pi / 2)
+    assert abs(g.pos[0] + 0.1) < 1e-6  # least rotation: a side grasp, as far from the base as the bowl
+    base_xy, place_xy = np.array([-0.66, 0.0]), np.array([0.07, 0.2])
+    g, _ = plan_grasp(bowl, NO_OBSTACLES, current_yaw=np.pi / 2, reach=(base_xy, place_xy))
+    assert g.pos[0] < -0.13  # the rim nearest the base, so the hand reaches the far plate
+
+
 def test_tilted_bowl_grasp_height_follows_the_local_rim():
     bowl = _bowl_points([0.0, 0.0, 1.0], tilt_x=0.5)  # rim 5 cm higher on +x than on -x
     g, _ = plan_grasp(bowl, NO_OBSTACLES, current_yaw=0.0)

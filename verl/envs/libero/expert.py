@@ -8,9 +8,13 @@ process and needs numpy only.
 
 Control: a proportional controller on the grip-site position (speed capped) and orientation
 (fingers down, closing axis at the grasp yaw), through phases approach -> descend -> close -> lift
--> carry -> lower -> release -> retreat. Within a chunk the expert predicts its own motion with a
-kinematic model (measured: ~1.25 cm per step per action unit, ~0.107 rad per step per rotation
-unit), so chunks of 8 can run open loop; with chunk=1 it is closed loop.
+-> carry -> lower -> release -> retreat. An object put "on" a target is lowered until its base
+touches the target's surface under it (or stops descending), so that it does not drop; the hand
+then holds still until the fingers are open and leaves straight up, so that the fingers do not
+drag the object off-centre (LIBERO's "on" needs the two bodies within 3 cm). Within a chunk the
+expert predicts its own motion with a kinematic model (measured: ~1.25 cm per step per action
+unit, ~0.107 rad per step per rotation unit), so chunks of 8 can run open loop; with chunk=1 it is
+closed loop.
 """
 
 from __future__ import annotations
@@ -28,9 +32,16 @@ MAX_ROT_ACTION = 0.5
 METRES_PER_UNIT_STEP = 0.0125  # measured steady-state eef speed per action unit
 RADIANS_PER_UNIT_STEP = 0.107
 PRE_GRASP_M = 0.08  # approach height above the grasp
+# Turning the wrist while the arm swings out fast makes it overshoot into its elbow limit when the
+# object is far from the base; the approach slows down until the wrist error is below this.
+TURN_FIRST_RAD = 0.5
 CARRY_CLEARANCE_M = 0.04  # carried object's bottom above obstacles on the way
 CLOSE_STEPS = 12
-RELEASE_STEPS = 8
+RELEASE_MAX_STEPS = 20  # the fingers take ~10 steps to open; stop waiting after this many
+OPENED_WIDTH_M = 0.07  # finger joint span (qpos[0] - qpos[1]) that counts as open (fully: 0.08)
+SET_DOWN_GAP_M = 0.002  # object base above the target surface when lowering stops
+BASE_BAND_M = 0.005  # object points this close to its bottom form its base
+FOOTPRINT_MARGIN_M = 0.015  # target points this far outside the base's radius still support it
 STALL_STEPS = 6
 OPEN, CLOSE = 1.0, 0.0
 
@@ -108,6 +119,10 @@ class ScriptedPickPlaceExpert:
         self._place_pos = np.asarray(privileged["place_pos"], dtype=np.float64)
         self._place_size = np.asarray(privileged["place_size"], dtype=np.float64)
         self._place_points = np.asarray(privileged["place_points"], dtype=np.float64)
+        base = privileged.get("robot_base_pos")
+        self._base_xy = None if base is None else np.asarray(base, dtype=np.float64)[:2]
+        self._surface_z = self._surface_under(np.asarray(privileged["target_points"], dtype=np.float64))
+        self._release_at: np.ndarray | None = None
         self._phase, self._phase_steps, self._best_err, self._stall = APPROACH, 0, np.inf, 0
         self._carry_z = None
         self._retries = 0
@@ -124,7 +139,8 @@ class ScriptedPickPlaceExpert:
     def _plan(self, points: np.ndarray, yaw: float) -> None:
         """Plan the grasp; when none is collision-free, first push the object from under overhangs."""
         points = np.asarray(points, dtype=np.float64)
-        self._grasp, free = plan_grasp(points, self._obstacles, yaw)
+        reach = None if self._base_xy is None else (self._base_xy, self._place_xy())
+        self._grasp, free = plan_grasp(points, self._obstacles, yaw, reach)
         self._frame = _down_frame(self._grasp.yaw)
         push = None if free or self._pushed else plan_push(points, self._obstacles)
         if push is not None:
@@ -141,12 +157,25 @@ class ScriptedPickPlaceExpert:
             return self._place_pos[:2]
         return (self._place_points[:, :2].min(0) + self._place_points[:, :2].max(0)) / 2
 
+    def _surface_under(self, points: np.ndarray) -> float:
+        """Height of the placement target under the base of the object (points [N, 3]) once centred on it.
+
+        The highest target point within the base's radius (plus a margin) of the placement centre;
+        the target's top when none is (its collision points are sparse: box corners).
+        """
+        if not len(self._place_points):
+            return float(self._place_pos[2])
+        centre = (points[:, :2].min(0) + points[:, :2].max(0)) / 2
+        base = points[points[:, 2] < points[:, 2].min() + BASE_BAND_M]
+        radius = np.linalg.norm(base[:, :2] - centre, axis=1).max() + FOOTPRINT_MARGIN_M
+        under = np.linalg.norm(self._place_points[:, :2] - self._place_xy(), axis=1) < radius
+        return float(self._place_points[under if under.any() else slice(None), 2].max())
+
     def _release_bottom_z(self) -> float:
         """Height of the carried object's bottom at release."""
         if self._inside:  # a few cm above the floor of the container region
             return float(self._place_pos[2] - self._place_size[2] + 0.03)
-        top = self._place_points[:, 2].max() if len(self._place_points) else self._place_pos[2]
-        return float(top + 0.008)
+        return self._surface_z + SET_DOWN_GAP_M
 
     def _carry_height(self, est: _Estimate) -> float:
         """Grip-site height that keeps the carried object clear of everything between here and the target."""
@@ -165,8 +194,10 @@ class ScriptedPickPlaceExpert:
         return float(max(tops) + CARRY_CLEARANCE_M + hang)
 
     # ------------------------------------------------------------------ control
-    def _motion(self, est: _Estimate, target: np.ndarray, grip: float) -> np.ndarray:
-        dpos = np.clip(POS_GAIN * (target - est.eef), -MAX_POS_ACTION, MAX_POS_ACTION)
+    def _motion(self, est: _Estimate, target: np.ndarray, grip: float, speed: float = 1.0) -> np.ndarray:
+        """Action towards `target` [3] at up to `speed` times the top speed; the wrist turns to the frame."""
+        limit = MAX_POS_ACTION * speed
+        dpos = np.clip(POS_GAIN * (target - est.eef), -limit, limit)
         drot = np.clip(ROT_GAIN * _axis_angle(self._frame @ est.rot.T), -MAX_ROT_ACTION, MAX_ROT_ACTION)
         return np.concatenate([dpos, drot, [grip]])
 
@@ -200,7 +231,7 @@ class ScriptedPickPlaceExpert:
             rot_err = np.linalg.norm(_axis_angle(self._frame @ est.rot.T))
             if self._reached(np.linalg.norm(target - est.eef), 0.012) and rot_err < 0.08:
                 self._advance(DESCEND)
-            return self._motion(est, target, OPEN)
+            return self._motion(est, target, OPEN, speed=min(1.0, TURN_FIRST_RAD / max(rot_err, 1e-9)))
         if self._phase == DESCEND:
             if self._reached(np.linalg.norm(g.pos - est.eef), 0.006):
                 self._advance(GRIP)
@@ -229,11 +260,15 @@ class ScriptedPickPlaceExpert:
             if self._reached(max(drop, 0.0), 0.004):
                 self._advance(RELEASE)
             return self._motion(est, target, CLOSE)
-        if self._phase == RELEASE:
-            if self._phase_steps >= RELEASE_STEPS:
+        if self._phase == RELEASE:  # hold still while the fingers open
+            if self._release_at is None:
+                self._release_at = est.eef.copy()
+            opened = est.qpos[0] - est.qpos[1] >= OPENED_WIDTH_M
+            if opened or self._phase_steps >= RELEASE_MAX_STEPS:
                 self._advance(RETREAT)
-            return np.concatenate([np.zeros(6), [OPEN]])
-        return self._motion(est, est.eef + [0, 0, 0.05], OPEN)
+            return self._motion(est, self._release_at, OPEN)
+        above = self._release_at if self._release_at is not None else est.eef
+        return self._motion(est, np.array([above[0], above[1], est.eef[2] + 0.05]), OPEN)
 
     def _check_grasp(self, p: dict) -> None:
         """Back to the approach when the object does not follow the hand (live state only)."""

@@ -21,6 +21,10 @@ RIM_INSET_M = 0.009  # site inside the outer rim edge for a rim grasp
 RIM_DEPTH_M = 0.02  # site below the local rim top for a rim grasp
 STRADDLE_DEPTH_M = 0.025  # site below the object's top for a straddle grasp
 CLEARANCE_M = 0.004  # margin kept from obstacles
+# Setting an object down far from the robot base stretches the arm to its elbow limit, where the
+# hand stops short of the target; grasps that leave the hand nearer the base there are preferred.
+FREE_REACH_M = 0.68  # horizontal base-to-hand distance at the placement that costs nothing
+REACH_COST_PER_M = 100.0  # ranking cost (as radians of wrist rotation) per metre beyond FREE_REACH_M
 
 
 @dataclass
@@ -131,21 +135,46 @@ def _rim_candidates(points: np.ndarray) -> list[tuple[float, Grasp]]:
     return out
 
 
-def plan_grasp(points: np.ndarray, obstacles: tuple, current_yaw: float) -> tuple[Grasp, bool]:
+def _reach_cost(grasp: Grasp, points: np.ndarray, reach: tuple[np.ndarray, np.ndarray] | None) -> float:
+    """Cost of the hand's distance from the robot base once the object is centred on the target.
+
+    reach: (base_xy [2], place_xy [2]) or None (no cost).
+    """
+    if reach is None:
+        return 0.0
+    base_xy, place_xy = reach
+    centre = (points[:, :2].min(0) + points[:, :2].max(0)) / 2
+    hand_xy = np.asarray(place_xy) + grasp.pos[:2] - centre
+    return REACH_COST_PER_M * max(0.0, float(np.linalg.norm(hand_xy - base_xy)) - FREE_REACH_M)
+
+
+def plan_grasp(
+    points: np.ndarray,
+    obstacles: tuple,
+    current_yaw: float,
+    reach: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[Grasp, bool]:
     """Pick a grasp of the object whose collision points are `points` [N, 3].
 
     Straddle grasps across the narrowest section that fits the open fingers come first; objects
     too wide for that (bowls) get a rim grasp, with one finger inside. Among collision-free grasps
     the one needing the least wrist rotation wins, with a preference for narrow sections (4 cm of
-    width weigh like 1.6 rad of rotation) and deep rim grasps.
+    width weigh like 1.6 rad of rotation), deep rim grasps and, given `reach` = (robot base xy,
+    placement xy), a hand near enough to the base when the object is set down.
     Returns (grasp, collision_free); when nothing is collision-free, the best grasp ignoring
     obstacles comes with False.
     """
+
+    def cost(item: tuple[float, Grasp]) -> float:
+        penalty, grasp = item
+        turn = abs(_wrap_half_turn(grasp.yaw - current_yaw))
+        return penalty * 40 + turn + _reach_cost(grasp, points, reach)
+
     fallback = None
     for family in (_straddle_candidates(points), _rim_candidates(points)):
         if not family:
             continue
-        ranked = sorted(family, key=lambda it: it[0] * 40 + abs(_wrap_half_turn(it[1].yaw - current_yaw)))
+        ranked = sorted(family, key=cost)
         fallback = fallback or ranked[0][1]
         for _, grasp in ranked:
             if sweep_free(grasp.pos, grasp.yaw, obstacles):

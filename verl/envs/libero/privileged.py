@@ -116,7 +116,7 @@ def privileged_state(env: Any) -> dict[str, np.ndarray]:
 
     env: the LIBERO wrapper (ControlEnv / OffScreenRenderEnv).
     Keys:
-        "eef_pos" [3], "eef_quat" [4], "grip_rot" [3, 3] (gripper0_grip_site frame; the fingers
+        "robot_base_pos" [3] (the robot's root body), "eef_pos" [3], "eef_quat" [4], "grip_rot" [3, 3] (gripper0_grip_site frame; the fingers
         close along its x axis), "robot_eef_quat" [4] (robosuite's robot0_eef_quat: the hand body's
         orientation, the one in proprio and in the demonstration files), "gripper_qpos" [2], "joint_pos" [7], "sim_state" [S] (flattened
         MuJoCo state), "obj_of_interest" (str array), per name of interest "<name>_pos" [3] and
@@ -134,7 +134,9 @@ def privileged_state(env: Any) -> dict[str, np.ndarray]:
     sim = domain.sim
     robot = domain.robots[0]
     grip_rot = np.array(sim.data.site_xmat[robot.eef_site_id]).reshape(3, 3)
+    base = sim.model.body_name2id(robot.robot_model.root_body)
     state: dict[str, np.ndarray] = {
+        "robot_base_pos": np.array(sim.data.body_xpos[base]),
         "eef_pos": np.array(sim.data.site_xpos[robot.eef_site_id]),
         "eef_quat": _mat_to_xyzw(grip_rot),
         "grip_rot": grip_rot,
