@@ -67,8 +67,8 @@ class EnvConfig:
     # Simulator worker processes per rollout worker (one simulator each).
     num_workers: int = 2
     # Groups the workers form in a rollout: the policy computes one group's next action chunks while
-    # the other groups' simulators step (1 = all in lockstep). With k groups use k times the
-    # simulators that keep the cores busy, e.g. num_workers=4, pipeline_stages=2 on 2 cores.
+    # the other groups' simulators step (1 = all in lockstep). Meant for GPU nodes; on CPU more
+    # simulators than cores already hide the policy's time (scripts/bench/rollout_throughput.py).
     pipeline_stages: int = 1
     # Seconds one `step` call (one action chunk) may take before its worker is killed and restarted
     # and its episode reported as failed.
