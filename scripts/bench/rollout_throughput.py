@@ -44,6 +44,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     configs = [parse_config(c) for c in args.configs]
 
+    from verl.envs.base import ResetRequest
     from verl.envs.config import EnvConfig
     from verl.envs.pool import EnvPool
     from verl.models.openvla_oft.policy import OpenVLAOFTPolicy
@@ -65,7 +66,12 @@ def main() -> None:
         cfg = EnvConfig(max_steps=args.max_steps, num_workers=workers, pipeline_stages=stages)
         with EnvPool(cfg) as pool, torch.no_grad():
             # Warm-up: build each simulator for its first task outside the timed run.
-            pool.reset(list(enumerate(_requests(episodes, workers))))
+            pool.reset(
+                [
+                    (w, ResetRequest(e.suite, e.task_id, e.init_state_id, e.seed))
+                    for w, e in enumerate(episodes[:workers])
+                ]
+            )
             start = time.perf_counter()
             _, stats = run_episodes(act, pool, episodes, micro_batch_size=32, stages=stages)
             seconds = time.perf_counter() - start
@@ -92,12 +98,6 @@ def main() -> None:
             }
         )
     )
-
-
-def _requests(episodes, workers: int):
-    from verl.envs.base import ResetRequest
-
-    return [ResetRequest(e.suite, e.task_id, e.init_state_id, e.seed) for e in episodes[:workers]]
 
 
 if __name__ == "__main__":

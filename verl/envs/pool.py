@@ -3,8 +3,8 @@
 Each worker is a fresh interpreter (verl.envs.worker) owning one simulator, re-used across episodes
 and tasks. Requests to different workers run concurrently; `send_step` + `collect` let the caller
 work while a chunk runs. A worker that dies or exceeds its timeout is killed and replaced, and its
-episode comes back as failed with the reason; the rest of the batch is unaffected. Workers exit with the pool (close(), garbage collection, interpreter exit)
-and with the parent process if it dies.
+episode comes back as failed with the reason; the rest of the batch is unaffected. Workers exit with
+the pool (close(), garbage collection, interpreter exit) and with the parent process if it dies.
 """
 
 from __future__ import annotations
