@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -287,6 +288,45 @@ def test_sft_learns_the_action_tokens(demo_dir, tmp_path, ray_local):
     actor = out / "global_step_60" / "actor"
     stats = json.loads((actor / "dataset_statistics.json").read_text())
     assert list(stats) == [SUITE] and stats[SUITE]["action"]["mask"] == [True] * 6 + [False]
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_sft_killed_run_resumes_exactly(demo_dir, tmp_path, ray_local, caplog):
+    """A run that died after its step-6 checkpoint resumes there and ends with the weights and losses of
+    an uninterrupted run: AdamW moments, the learning-rate schedule and the augmentation RNG come back."""
+    from safetensors.torch import load_file
+
+    from verl.trainer.main_sft import run_sft
+
+    extra = ["trainer.test_freq=-1", "trainer.eval_last=false", "trainer.save_freq=6", "trainer.log_freq=3"]
+    extra += ["optim.lr=2e-3", "optim.lr_warmup_steps=4"]  # warm-up spans the resume point
+    full, resumed = tmp_path / "full", tmp_path / "resumed"
+    run_sft(compose_sft_config(sft_overrides(demo_dir, full, steps=12, workers=1) + extra))
+    # What a run killed during step 7-12 leaves on disk: its complete step-6 checkpoint.
+    resumed.mkdir()
+    shutil.copytree(full / "global_step_6", resumed / "global_step_6")
+    with caplog.at_level("WARNING"):
+        run_sft(compose_sft_config(sft_overrides(demo_dir, resumed, steps=12, workers=1) + extra))
+    assert "at step 6" in caplog.text
+
+    m_full, m_res = metrics_by_step(full), metrics_by_step(resumed)
+    assert 3 not in m_res and 6 not in m_res  # no step before the checkpoint was trained again
+    for step in (9, 12):
+        assert m_res[step]["train/loss"] == pytest.approx(m_full[step]["train/loss"], rel=1e-6)
+        assert m_res[step]["train/lr"] == pytest.approx(m_full[step]["train/lr"], rel=1e-9)
+    a = load_file(full / "global_step_12" / "actor" / "model.safetensors")
+    b = load_file(resumed / "global_step_12" / "actor" / "model.safetensors")
+    at6 = load_file(full / "global_step_6" / "actor" / "model.safetensors")
+    assert a.keys() == b.keys()
+    assert any(not torch.equal(a[k], at6[k]) for k in a)  # steps 7-12 changed the weights
+    for k in a:
+        torch.testing.assert_close(b[k], a[k], rtol=0, atol=1e-6, msg=k)
+
+    with pytest.raises(ConfigError, match="trainer.resume_mode='sometimes'.*auto, disable, resume_path"):
+        compose_sft_config(sft_overrides(demo_dir, full, 12, 1) + ["trainer.resume_mode=sometimes"])
+    with pytest.raises(ConfigError, match="trainer.resume_from_path"):
+        compose_sft_config(sft_overrides(demo_dir, full, 12, 1) + ["trainer.resume_mode=resume_path"])
 
 
 @pytest.mark.sim

@@ -14,6 +14,7 @@ import random
 import re
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -121,3 +122,14 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
+
+
+def experiment_run_id(root: str | Path) -> str:
+    """A tracker run id stored with the experiment (`wandb_run_id.txt`), so a resumed run continues the
+    same WandB run."""
+    path = Path(root) / "wandb_run_id.txt"
+    if path.is_file():
+        return path.read_text().strip()
+    run_id = uuid.uuid4().hex[:12]
+    atomic_write_text(path, run_id)
+    return run_id

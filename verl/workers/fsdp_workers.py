@@ -273,45 +273,15 @@ class ActorRolloutWorker(Worker):
     # ------------------------------------------------------------------ checkpoints
     def save_checkpoint(self, path: str) -> None:
         """HF-layout model (rank 0) plus per-rank optimiser, scheduler and RNG state."""
-        import torch.distributed.checkpoint as dcp
-
         state = full_state_dict(self.policy.model)  # a collective: every rank takes part
         out = Path(path)
         if self.rank == 0:
             m = self.config.actor_rollout_ref.model
             save_policy(self.policy, out / "actor", merge_lora_state(state, m.lora_alpha, m.lora_rank))
-        # Sharded model + optimiser state for exact resumption (LoRA adapters included).
-        dcp.save(self._train_state(), checkpoint_id=str(out / "train_state"))
-        ckpt.atomic_torch_save(
-            {"scheduler": self.scheduler.state_dict(), "rng": ckpt.rng_state()},
-            out / f"extra_state_rank{self.rank}.pt",
-        )
-
-    def _train_state(self) -> dict:
-        from torch.distributed.checkpoint.state_dict import get_model_state_dict, get_optimizer_state_dict
-
-        return {
-            "model": get_model_state_dict(self.policy.model),
-            "optimizer": get_optimizer_state_dict(self.policy.model, self.optimizer),
-        }
+        save_train_state(out, self.rank, self.policy.model, self.optimizer, self.scheduler)
 
     def load_checkpoint(self, path: str) -> None:
-        import torch.distributed.checkpoint as dcp
-        from torch.distributed.checkpoint.default_planner import DefaultLoadPlanner
-        from torch.distributed.checkpoint.state_dict import set_model_state_dict, set_optimizer_state_dict
-
-        out = Path(path)
-        state = self._train_state()
-        # Parameters that never receive a gradient (vision blocks after the feature layer) have no
-        # optimiser state in the checkpoint; they keep the fresh state.
-        dcp.load(
-            state, checkpoint_id=str(out / "train_state"), planner=DefaultLoadPlanner(allow_partial_load=True)
-        )
-        set_model_state_dict(self.policy.model, state["model"])
-        set_optimizer_state_dict(self.policy.model, self.optimizer, state["optimizer"])
-        extra = torch.load(out / f"extra_state_rank{self.rank}.pt", weights_only=False)
-        self.scheduler.load_state_dict(extra["scheduler"])
-        ckpt.set_rng_state(extra["rng"])
+        load_train_state(Path(path), self.rank, self.policy.model, self.optimizer, self.scheduler)
         self._sync_rollout_weights()
 
     def shutdown(self) -> None:
@@ -350,3 +320,49 @@ def save_policy(policy, model_dir: Path, state: dict[str, torch.Tensor]) -> None
     policy.model.save_pretrained(model_dir, state_dict=state)
     policy.processor.save_pretrained(model_dir)
     ckpt.atomic_write_json(model_dir / DATASET_STATISTICS_NAME, policy.statistics)
+
+
+def save_train_state(out: Path, rank: int, model, optimizer, scheduler, extra: dict | None = None) -> None:
+    """What an exact resume needs besides the weights: the sharded model and optimiser state
+    (`<out>/train_state`, torch.distributed.checkpoint, LoRA adapters included) and this rank's
+    scheduler, RNG and `extra` state (`<out>/extra_state_rank<k>.pt`). Every rank calls it."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import get_model_state_dict, get_optimizer_state_dict
+
+    state = {
+        "model": get_model_state_dict(model),
+        "optimizer": get_optimizer_state_dict(model, optimizer),
+    }
+    dcp.save(state, checkpoint_id=str(out / "train_state"))
+    ckpt.atomic_torch_save(
+        {"scheduler": scheduler.state_dict(), "rng": ckpt.rng_state(), **(extra or {})},
+        out / f"extra_state_rank{rank}.pt",
+    )
+
+
+def load_train_state(out: Path, rank: int, model, optimizer, scheduler) -> dict:
+    """Restore what `save_train_state` wrote; returns this rank's extra-state dict."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.default_planner import DefaultLoadPlanner
+    from torch.distributed.checkpoint.state_dict import (
+        get_model_state_dict,
+        get_optimizer_state_dict,
+        set_model_state_dict,
+        set_optimizer_state_dict,
+    )
+
+    state = {
+        "model": get_model_state_dict(model),
+        "optimizer": get_optimizer_state_dict(model, optimizer),
+    }
+    # Parameters that never receive a gradient (vision blocks after the feature layer) have no
+    # optimiser state in the checkpoint; they keep the fresh state.
+    dcp.load(
+        state, checkpoint_id=str(out / "train_state"), planner=DefaultLoadPlanner(allow_partial_load=True)
+    )
+    set_model_state_dict(model, state["model"])
+    set_optimizer_state_dict(model, optimizer, state["optimizer"])
+    extra = torch.load(out / f"extra_state_rank{rank}.pt", weights_only=False)
+    scheduler.load_state_dict(extra["scheduler"])
+    ckpt.set_rng_state(extra["rng"])
+    return extra

@@ -6,7 +6,8 @@ derive from the step number (`batch_indices`). Evaluation runs closed-loop greed
 worker's own `EnvPool` with the same rollout as GRPO; with several ranks it uses a plain replica of
 the weights, since a sharded forward is a collective and ranks run different numbers of policy calls.
 Checkpoints are the Hugging Face layout with the demonstrations' dataset statistics, which
-`main_ppo actor_rollout_ref.model.path=<ckpt>/actor` loads directly.
+`main_ppo actor_rollout_ref.model.path=<ckpt>/actor` loads directly, plus the optimiser state that
+lets a killed run resume.
 """
 
 from __future__ import annotations
@@ -27,7 +28,13 @@ from verl.trainer.sft.data import SFTSamples, batch_indices
 from verl.utils import checkpoint as ckpt
 from verl.utils.device import autocast, resolve_device
 from verl.utils.fsdp_utils import apply_fsdp2, clip_grad_norm, full_state_dict
-from verl.workers.fsdp_workers import FSDP_WRAP_CLASSES, merge_lora_state, save_policy
+from verl.workers.fsdp_workers import (
+    FSDP_WRAP_CLASSES,
+    load_train_state,
+    merge_lora_state,
+    save_policy,
+    save_train_state,
+)
 from verl.workers.rollout.env_rollout import Episode, run_episodes
 
 
@@ -219,11 +226,27 @@ class SFTWorker(Worker):
 
     # ------------------------------------------------------------------ checkpoints
     def save_checkpoint(self, path: str) -> None:
-        """The HF layout under `<path>/actor` (rank 0); every rank takes part in the gather."""
+        """The HF layout under `<path>/actor` (rank 0) plus the optimiser, scheduler and RNG state a
+        resume needs; every rank takes part."""
         state = full_state_dict(self.policy.model)
+        out = Path(path)
         if self.rank == 0:
             m = self.config.model
-            save_policy(self.policy, Path(path) / "actor", merge_lora_state(state, m.lora_alpha, m.lora_rank))
+            save_policy(self.policy, out / "actor", merge_lora_state(state, m.lora_alpha, m.lora_rank))
+        save_train_state(
+            out,
+            self.rank,
+            self.policy.model,
+            self.optimizer,
+            self.scheduler,
+            {"augment_generator": self.generator.get_state()},
+        )
+
+    def load_checkpoint(self, path: str) -> None:
+        """Continue exactly where `save_checkpoint` left off (weights, AdamW moments, schedule,
+        augmentation and global RNG streams)."""
+        extra = load_train_state(Path(path), self.rank, self.policy.model, self.optimizer, self.scheduler)
+        self.generator.set_state(extra["augment_generator"])
 
     def shutdown(self) -> None:
         if self.pool is not None:

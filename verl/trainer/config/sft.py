@@ -141,6 +141,9 @@ class SFTTrainerConfig:
     default_local_dir: str = "outputs/${trainer.project_name}/${trainer.experiment_name}"
     # Completed checkpoints to keep (None = all).
     max_ckpt_to_keep: Optional[int] = None
+    # auto: resume from the newest complete checkpoint in default_local_dir; disable; resume_path.
+    resume_mode: str = "auto"
+    resume_from_path: Optional[str] = None
     # JSON file used as Ray's runtime_env; its env_vars reach every worker. Empty = none.
     runtime_env: str = ""
     # Address of an existing Ray cluster; None = start one locally (or join RAY_ADDRESS when set).
@@ -239,6 +242,13 @@ def validate_sft_config(cfg: SFTConfig) -> None:
         _choice("trainer.logger", backend, BACKENDS)
     _choice("trainer.wandb_mode", trainer.wandb_mode, ("auto", "online", "offline", "disabled"))
     _choice("trainer.device", trainer.device, ("auto", "cuda", "cpu"))
+    _choice("trainer.resume_mode", trainer.resume_mode, ("auto", "disable", "resume_path"))
+    if trainer.resume_mode == "resume_path" and not trainer.resume_from_path:
+        _fail(
+            "trainer.resume_from_path",
+            trainer.resume_from_path,
+            "required when trainer.resume_mode=resume_path",
+        )
     _positive("trainer.nnodes", trainer.nnodes)
     _positive("trainer.n_gpus_per_node", trainer.n_gpus_per_node)
     _non_negative("trainer.torch_threads", trainer.torch_threads)

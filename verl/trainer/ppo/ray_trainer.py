@@ -99,7 +99,7 @@ class RayTrainer:
             self.out_dir,
             config=config_to_dict(c),
             wandb_mode=c.trainer.wandb_mode,
-            run_id=_run_id(self.out_dir),
+            run_id=ckpt.experiment_run_id(self.out_dir),
         )
 
     # ------------------------------------------------------------------ the loop
@@ -382,13 +382,3 @@ class RayTrainer:
             self.wg.shutdown()
             self.pool.remove()
             self.tracker.finish()
-
-
-def _run_id(out_dir: Path) -> str:
-    """A WandB run id stored with the experiment, so a resumed run continues the same WandB run."""
-    path = out_dir / "wandb_run_id.txt"
-    if path.is_file():
-        return path.read_text().strip()
-    run_id = uuid.uuid4().hex[:12]
-    ckpt.atomic_write_text(path, run_id)
-    return run_id

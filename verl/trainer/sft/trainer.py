@@ -1,6 +1,6 @@
 """The SFT driver: demonstrations -> frame cache -> a worker group that trains, evaluates and saves.
 
-    fit():  [validate] -> repeat { train_steps (up to the next log / eval / save boundary) -> log
+    fit():  resume -> [validate] -> repeat { train_steps (up to the next log / eval / save boundary) -> log
             -> [validate in the simulator] -> [checkpoint] }
 
 The driver reads the demonstration files, computes their dataset statistics, builds the frame cache
@@ -10,6 +10,7 @@ optimiser and the simulators.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -120,10 +121,12 @@ class SFTTrainer:
             self.out_dir,
             config=config_to_dict(c),
             wandb_mode=t.wandb_mode,
+            run_id=ckpt.experiment_run_id(self.out_dir),
         )
         self.global_step = 0
         self.train_cpu_s = 0.0
         self.train_wall_s = 0.0
+        self._resume()
 
     def _val_episodes(self) -> list[Episode]:
         c = self.config
@@ -153,7 +156,7 @@ class SFTTrainer:
         t = self.config.trainer
         self.tracker.log({**self.data_info, **{f"model/{k}": v for k, v in self.model_info.items()}}, step=0)
         last_val: dict[str, float] = {}
-        if t.val_before_train:
+        if t.val_before_train and self.global_step == 0:
             last_val = self._validate()
             self.tracker.log(last_val, step=0)
         while self.global_step < t.total_training_steps:
@@ -231,10 +234,46 @@ class SFTTrainer:
                 "trained_tasks": self.trained_tasks,
                 "demo_init_states": self.demo_init_states,
                 "train_cpu_s": self.train_cpu_s,
+                "train_wall_s": self.train_wall_s,
+                "total_training_steps": self.config.trainer.total_training_steps,
             },
         )
         final = ckpt.commit_checkpoint(self.out_dir, self.global_step, self.config.trainer.max_ckpt_to_keep)
         logger.warning("saved %s", final / "actor")
+
+    def _resume(self) -> None:
+        """Continue from the newest complete checkpoint (or `trainer.resume_from_path`): weights,
+        optimiser, schedule and RNG streams; the data order follows from the step number."""
+        t = self.config.trainer
+        if t.resume_mode == "disable":
+            return
+        path = (
+            Path(t.resume_from_path)
+            if t.resume_mode == "resume_path"
+            else ckpt.latest_checkpoint(self.out_dir)
+        )
+        if path is None:
+            return
+        if not (path / ckpt.COMPLETE_MARKER).is_file() or not (path / "train_state").is_dir():
+            raise FileNotFoundError(
+                f"{path} is not a complete SFT checkpoint with optimiser state (trainer.resume_mode="
+                f"{t.resume_mode}); point trainer.resume_from_path at one, or set trainer.resume_mode=disable "
+                "to start over"
+            )
+        state = json.loads((path / "trainer_state.json").read_text())
+        if state.get("total_training_steps", t.total_training_steps) != t.total_training_steps:
+            # The learning-rate schedule depends on the total; a different one is not the same run.
+            logger.warning(
+                "resuming a run planned for %d steps with trainer.total_training_steps=%d: the "
+                "learning-rate schedule changes from here on",
+                state["total_training_steps"],
+                t.total_training_steps,
+            )
+        self.wg.call("load_checkpoint", str(path))
+        self.global_step = int(state["global_step"])
+        self.train_cpu_s = float(state.get("train_cpu_s", 0.0))
+        self.train_wall_s = float(state.get("train_wall_s", 0.0))
+        logger.warning("resumed from %s at step %d", path, self.global_step)
 
     def shutdown(self) -> None:
         try:
