@@ -86,9 +86,12 @@ def test_grpo_checkpoint_kill_resume_and_val_only(tiny_ckpt, tmp_path):
             "timing/gen",
             "timing/update_actor",
             "train_verify_score/all",
+            "train_verify_score/libero_object",
             "perf/env_steps_per_s",
         ):
             assert key in m, key
+        # Per-task training success: the step's rollouts cover at least one of tasks 0 and 1.
+        assert any(f"train_verify_score/libero_object/task_{t}" in m for t in (0, 1))
         assert m["rollout/bytes_per_decision_step"] < 150_000
     assert (ref / "global_step_2" / "COMPLETE").is_file()
     actor_dir = ref / "global_step_2" / "actor"

@@ -14,12 +14,22 @@ def success_metrics(out: DataProto, prefix: str) -> dict[str, float]:
     """Success rate overall (`<prefix>/all`), per suite (`<prefix>/<suite>`) and per task
     (`<prefix>/<suite>/task_<id>`), plus the episode count."""
     success = out.batch["success"].numpy().astype(np.float64)
-    suites = out.non_tensor_batch["suite"]
-    tasks = out.non_tensor_batch["task_id"]
-    metrics = {
-        f"{prefix}/all": float(success.mean()) if len(success) else 0.0,
-        f"{prefix.split('/')[0]}/episodes": float(len(success)),
-    }
+    metrics = {f"{prefix.split('/')[0]}/episodes": float(len(success))}
+    metrics.update(
+        success_rates(success, out.non_tensor_batch["suite"], out.non_tensor_batch["task_id"], prefix)
+    )
+    errors = out.non_tensor_batch.get("env_error")
+    if errors is not None:
+        metrics[f"{prefix.split('/')[0]}/env_errors"] = float(np.sum(errors != ""))
+    return metrics
+
+
+def success_rates(
+    success: np.ndarray, suites: np.ndarray, tasks: np.ndarray, prefix: str
+) -> dict[str, float]:
+    """`<prefix>/all`, `<prefix>/<suite>` and `<prefix>/<suite>/task_<id>`: mean success of each group."""
+    success = np.asarray(success, dtype=np.float64)
+    metrics = {f"{prefix}/all": float(success.mean()) if len(success) else 0.0}
     by_suite: dict[str, list[float]] = defaultdict(list)
     by_task: dict[tuple[str, int], list[float]] = defaultdict(list)
     for s, suite, task in zip(success, suites, tasks):
@@ -29,9 +39,6 @@ def success_metrics(out: DataProto, prefix: str) -> dict[str, float]:
         metrics[f"{prefix}/{suite}"] = float(np.mean(values))
     for (suite, task), values in by_task.items():
         metrics[f"{prefix}/{suite}/task_{task}"] = float(np.mean(values))
-    errors = out.non_tensor_batch.get("env_error")
-    if errors is not None:
-        metrics[f"{prefix.split('/')[0]}/env_errors"] = float(np.sum(errors != ""))
     return metrics
 
 

@@ -25,7 +25,7 @@ from verl.single_controller import Dispatch, RayResourcePool, RayWorkerGroup
 from verl.trainer.config import PPOConfig
 from verl.trainer.config.compose import config_to_dict
 from verl.trainer.ppo import core_algos
-from verl.trainer.ppo.metrics import success_metrics, trajectory_metrics
+from verl.trainer.ppo.metrics import success_metrics, success_rates, trajectory_metrics
 from verl.trainer.ppo.prompts import Prompt, PromptSampler, build_prompts, task_catalog
 from verl.utils import checkpoint as ckpt
 from verl.utils.timer import timer
@@ -166,6 +166,7 @@ class RayTrainer:
         d = self.config.data
         kept: list[DataProto] = []
         n_kept, rounds, scores, filter_stats, env_steps = 0, 0, [], {}, 0
+        suites, tasks = [], []
         while n_kept < d.train_batch_size and rounds < d.max_sampling_rounds:
             prompts = self.sampler.next_batch(d.train_batch_size * d.oversample_factor)
             self._log_prompts(prompts, rounds)
@@ -185,6 +186,8 @@ class RayTrainer:
             rounds += 1
             success = out.batch["success"].numpy()
             scores.append(success)
+            suites.append(out.non_tensor_batch["suite"])
+            tasks.append(out.non_tensor_batch["task_id"])
             env_steps += int(out.batch["finish_step"].sum())
             infra = out.non_tensor_batch["env_error"] != ""
             if d.filter_accuracy:
@@ -204,9 +207,12 @@ class RayTrainer:
                 kept.append(out.index(keep))
                 n_kept += int(keep.sum()) // d.n_samples
         score = np.concatenate(scores)
+        # Every rollout of the step, before filtering: overall, per suite and per task.
+        metrics.update(
+            success_rates(score, np.concatenate(suites), np.concatenate(tasks), "train_verify_score")
+        )
         metrics.update(
             {
-                "train_verify_score/all": float(score.mean()),
                 "train_reward/verifier": float(score.mean()),
                 "train_reward/reward_all": float(score.mean()) * self.config.verifier.reward_coef,
                 "sampling/rounds": float(rounds),
