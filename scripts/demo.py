@@ -10,6 +10,7 @@ Stages, each with its own progress bar or log line:
 
     .venv/bin/python scripts/demo.py                    # the embedded default
     .venv/bin/python scripts/demo.py --steps 40 --out outputs/long
+    .venv/bin/python scripts/demo.py --out outputs/long --report-only   # table, plot, JSON of a (stopped) run
 """
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--test-freq", type=int, default=0, help="validate every N steps (0: only before and after)"
     )
     p.add_argument("--json", action="store_true", help="print the summary as one JSON line at the end")
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="no training: rebuild the table, plot and JSON from the files of a finished or stopped run in --out",
+    )
     p.add_argument("--prompts", type=int, default=4, help="groups per GRPO step")
     p.add_argument("--n-samples", type=int, default=8, help="rollouts per group")
     p.add_argument("--lr", type=float, default=2e-4)
@@ -113,20 +119,15 @@ def overrides(a: argparse.Namespace, out: Path) -> list[str]:
     ]
 
 
-def report(out: Path, started: float) -> dict:
-    """Before/after table, plot and summary from the run's JSONL files."""
-    episodes = [json.loads(x) for x in (out / "val_episodes.jsonl").read_text().splitlines()]
-    metrics = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
-    steps = sorted({e["step"] for e in episodes})
-    first, last = steps[0], steps[-1]
+def evaluations(episodes: list[dict]) -> list[dict]:
+    """One row per evaluation step: episodes, successes, rate, 95% Wilson interval and videos."""
     rows = []
-    for label, step in (("after SFT", first), ("after GRPO", last)):
+    for step in sorted({e["step"] for e in episodes}):
         eps = [e for e in episodes if e["step"] == step]
         k = sum(e["success"] for e in eps)
         lo, hi = wilson(k, len(eps))
         rows.append(
             {
-                "policy": label,
                 "step": step,
                 "episodes": len(eps),
                 "successes": k,
@@ -135,17 +136,35 @@ def report(out: Path, started: float) -> dict:
                 "videos": sorted({e["video"] for e in eps if e["video"]}),
             }
         )
+    return rows
+
+
+def report(out: Path, wall_time_s: float) -> dict:
+    """Before/after table, plot and summary from the run's JSONL files (also of a stopped run)."""
+    val_file = out / "val_episodes.jsonl"
+    if not val_file.is_file() or not val_file.read_text().strip():
+        sys.exit(f"--out {out}: no evaluation episodes there (val_episodes.jsonl is missing or empty)")
+    episodes = [json.loads(x) for x in val_file.read_text().splitlines() if x.strip()]
+    metrics_file = out / "metrics.jsonl"
+    metrics = (
+        [json.loads(x) for x in metrics_file.read_text().splitlines() if x.strip()]
+        if metrics_file.is_file()
+        else []
+    )
+    curve = evaluations(episodes)
+    rows = [{"policy": "after SFT", **curve[0]}, {"policy": "after GRPO", **curve[-1]}]
     summary = {
         "before": rows[0],
         "after": rows[1],
-        "wall_time_s": time.time() - started,
+        "curve": curve,
+        "wall_time_s": wall_time_s,
         "improvement_points": 100 * (rows[1]["success_rate"] - rows[0]["success_rate"]),
     }
     _plot(metrics, episodes, out / "success_vs_step.png")
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_json_atomic(out / "summary.json", summary)
     print("\n| policy | GRPO step | held-out episodes | success | 95% CI |")
     print("|---|---|---|---|---|")
-    for r in rows:
+    for r in rows[:1] + [dict(c, policy="after GRPO") for c in curve[1:]]:
         print(
             f"| {r['policy']} | {r['step']} | {r['episodes']} | {100 * r['success_rate']:.1f}% "
             f"| [{100 * r['ci95'][0]:.1f}, {100 * r['ci95'][1]:.1f}] |"
@@ -160,6 +179,28 @@ def report(out: Path, started: float) -> dict:
     return summary
 
 
+def write_json_atomic(path: Path, obj: dict) -> None:
+    """Write JSON atomically (a temporary file renamed over the target)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2))
+    os.replace(tmp, path)
+
+
+def stopped_run_wall_time(out: Path) -> float:
+    """Wall time of a run from its start marker to its last metrics record."""
+    start = (
+        json.loads((out / "run_started.json").read_text())["time"]
+        if (out / "run_started.json").is_file()
+        else None
+    )
+    metrics = out / "metrics.jsonl"
+    lines = metrics.read_text().splitlines() if metrics.is_file() else []
+    times = [json.loads(x)["time"] for x in lines if x.strip()]
+    if not times:
+        return 0.0
+    return max(times) - (start if start is not None else min(times))
+
+
 def _plot(metrics: list[dict], episodes: list[dict], path: Path) -> None:
     import matplotlib
 
@@ -170,16 +211,14 @@ def _plot(metrics: list[dict], episodes: list[dict], path: Path) -> None:
     train = [(m["step"], m["train_verify_score/all"]) for m in metrics if "train_verify_score/all" in m]
     if train:
         ax.plot(*zip(*train), marker=".", label="training rollouts (T=1.6, before filtering)")
-    val_steps = sorted({e["step"] for e in episodes})
-    rates, errs = [], [[], []]
-    for s in val_steps:
-        eps = [e for e in episodes if e["step"] == s]
-        k = sum(e["success"] for e in eps)
-        lo, hi = wilson(k, len(eps))
-        rates.append(k / len(eps))
-        errs[0].append(k / len(eps) - lo)
-        errs[1].append(hi - k / len(eps))
-    ax.errorbar(val_steps, rates, yerr=errs, marker="o", capsize=4, label="held-out, greedy (95% CI)")
+    curve = evaluations(episodes)
+    rates = [c["success_rate"] for c in curve]
+    errs = [
+        [r - c["ci95"][0] for r, c in zip(rates, curve)],
+        [c["ci95"][1] - r for r, c in zip(rates, curve)],
+    ]
+    steps = [c["step"] for c in curve]
+    ax.errorbar(steps, rates, yerr=errs, marker="o", capsize=4, label="held-out, greedy (95% CI)")
     ax.set_xlabel("GRPO step")
     ax.set_ylabel("success rate")
     ax.set_ylim(0, 1)
@@ -195,6 +234,11 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("MUJOCO_GL", "egl")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     out = Path(a.out).resolve()
+    if a.report_only:
+        summary = report(out, stopped_run_wall_time(out))
+        if a.json:
+            print(json.dumps(summary_line(a, summary)))
+        return
     if not (Path(a.checkpoint) / "config.json").is_file():
         sys.exit(
             f"--checkpoint {a.checkpoint}: no config.json there. The default checkpoint ships with the "
@@ -202,7 +246,9 @@ def main(argv: list[str] | None = None) -> None:
         )
     for stale in ("val_episodes.jsonl", "metrics.jsonl", "prompts.jsonl"):
         (out / stale).unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     started = time.time()
+    write_json_atomic(out / "run_started.json", {"time": started})
     print(f"[demo] stage 1/4: SFT checkpoint {a.checkpoint}", file=sys.stderr)
     print(
         f"[demo] stage 2-4/4: evaluate SFT, GRPO for {a.steps} steps, evaluate RL -> {out}", file=sys.stderr
@@ -212,27 +258,36 @@ def main(argv: list[str] | None = None) -> None:
 
     run_ppo(compose_config(overrides(a, out)))
     print("[demo] report", file=sys.stderr)
-    summary = report(out, started)
+    summary = report(out, time.time() - started)
     if a.json:
-        b, r = summary["before"], summary["after"]
-        print(
-            json.dumps(
-                {
-                    "bench": "learning_curve",
-                    "suite": a.suite,
-                    "tasks": a.tasks,
-                    "grpo_steps": r["step"],
-                    "episodes": r["episodes"],
-                    "sft_success": round(b["success_rate"], 4),
-                    "sft_ci95": [round(x, 4) for x in b["ci95"]],
-                    "rl_success": round(r["success_rate"], 4),
-                    "rl_ci95": [round(x, 4) for x in r["ci95"]],
-                    "improvement_points": round(summary["improvement_points"], 2),
-                    "wall_time_s": round(summary["wall_time_s"], 1),
-                    "seed": a.seed,
-                }
-            )
-        )
+        print(json.dumps(summary_line(a, summary)))
+
+
+def summary_line(a: argparse.Namespace, summary: dict) -> dict:
+    """The one-line JSON of the learning-curve bench."""
+    b, r = summary["before"], summary["after"]
+    return {
+        "bench": "learning_curve",
+        "suite": a.suite,
+        "tasks": a.tasks,
+        "grpo_steps": r["step"],
+        "episodes": r["episodes"],
+        "sft_success": round(b["success_rate"], 4),
+        "sft_ci95": [round(x, 4) for x in b["ci95"]],
+        "rl_success": round(r["success_rate"], 4),
+        "rl_ci95": [round(x, 4) for x in r["ci95"]],
+        "improvement_points": round(summary["improvement_points"], 2),
+        "curve": [
+            {
+                "step": c["step"],
+                "success": round(c["success_rate"], 4),
+                "ci95": [round(x, 4) for x in c["ci95"]],
+            }
+            for c in summary["curve"]
+        ],
+        "wall_time_s": round(summary["wall_time_s"], 1),
+        "seed": a.seed,
+    }
 
 
 if __name__ == "__main__":

@@ -47,3 +47,41 @@ def test_wilson_interval(demo):
     assert round(lo, 3) == 0.385 and round(hi, 3) == 0.577
     assert demo.wilson(0, 0) == (0.0, 0.0)
     assert demo.wilson(0, 10)[0] == 0.0
+
+
+def test_report_of_a_stopped_run(demo, tmp_path, capsys):
+    """--report-only rebuilds the table, the curve with its intervals, the plot and the JSON line from the
+    files a run leaves behind, also when it was stopped before its last step."""
+    import json
+
+    out = tmp_path / "run"
+    out.mkdir()
+    episodes = []
+    for step, successes in ((0, 48), (10, 14), (20, 70)):
+        for i in range(100):
+            episodes.append(
+                {"step": step, "success": i < successes, "video": f"v{step}.mp4" if i == 0 else ""}
+            )
+    (out / "val_episodes.jsonl").write_text("".join(json.dumps(e) + "\n" for e in episodes))
+    metrics = [{"step": s, "time": 1000.0 + 60 * s, "train_verify_score/all": 0.1} for s in range(1, 21)]
+    (out / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in metrics))
+    (out / "run_started.json").write_text(json.dumps({"time": 900.0}))
+
+    demo.main(["--out", str(out), "--report-only", "--json", "--seed", "7"])
+    printed = capsys.readouterr().out
+    line = json.loads(printed.strip().splitlines()[-1])
+    assert line["grpo_steps"] == 20 and line["sft_success"] == 0.48 and line["rl_success"] == 0.7
+    assert line["improvement_points"] == 22.0 and line["seed"] == 7
+    assert [c["step"] for c in line["curve"]] == [0, 10, 20]
+    assert (
+        line["curve"][1]["success"] == 0.14
+        and line["curve"][1]["ci95"][0] < 0.14 < line["curve"][1]["ci95"][1]
+    )
+    assert line["wall_time_s"] == 60 * 20 + 100  # start marker to the last metrics record
+    assert "| after GRPO | 10 | 100 | 14.0% |" in printed  # every evaluation is a row
+    assert (out / "success_vs_step.png").stat().st_size > 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["after"]["videos"] == ["v20.mp4"]
+
+    with pytest.raises(SystemExit, match="no evaluation episodes"):
+        demo.main(["--out", str(tmp_path / "empty"), "--report-only"])
