@@ -223,7 +223,7 @@ def _plot(metrics: list[dict], episodes: list[dict], path: Path) -> None:
     ax.set_ylabel("success rate")
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -237,7 +237,10 @@ def main(argv: list[str] | None = None) -> None:
     if a.report_only:
         summary = report(out, stopped_run_wall_time(out))
         if a.json:
-            print(json.dumps(summary_line(a, summary)))
+            marker = out / "run_started.json"
+            run_args = json.loads(marker.read_text()).get("args", {}) if marker.is_file() else {}
+            # The run's own suite, tasks and seed, whatever this command line says.
+            print(json.dumps(summary_line(argparse.Namespace(**{**vars(a), **run_args}), summary)))
         return
     if not (Path(a.checkpoint) / "config.json").is_file():
         sys.exit(
@@ -248,7 +251,8 @@ def main(argv: list[str] | None = None) -> None:
         (out / stale).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    write_json_atomic(out / "run_started.json", {"time": started})
+    run_args = {"suite": a.suite, "tasks": a.tasks, "seed": a.seed}
+    write_json_atomic(out / "run_started.json", {"time": started, "args": run_args})
     print(f"[demo] stage 1/4: SFT checkpoint {a.checkpoint}", file=sys.stderr)
     print(
         f"[demo] stage 2-4/4: evaluate SFT, GRPO for {a.steps} steps, evaluate RL -> {out}", file=sys.stderr
