@@ -14,7 +14,14 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 
 from verl.envs.config import EnvConfig
-from verl.trainer.config.validate import ConfigError, _choice, _fail, _positive, parse_id_ranges
+from verl.trainer.config.validate import (
+    ConfigError,
+    _choice,
+    _fail,
+    _positive,
+    check_resume,
+    parse_id_ranges,
+)
 
 MODEL_INITS = ("pretrained", "tiny")
 
@@ -242,13 +249,7 @@ def validate_sft_config(cfg: SFTConfig) -> None:
         _choice("trainer.logger", backend, BACKENDS)
     _choice("trainer.wandb_mode", trainer.wandb_mode, ("auto", "online", "offline", "disabled"))
     _choice("trainer.device", trainer.device, ("auto", "cuda", "cpu"))
-    _choice("trainer.resume_mode", trainer.resume_mode, ("auto", "disable", "resume_path"))
-    if trainer.resume_mode == "resume_path" and not trainer.resume_from_path:
-        _fail(
-            "trainer.resume_from_path",
-            trainer.resume_from_path,
-            "required when trainer.resume_mode=resume_path",
-        )
+    check_resume(trainer)
     _positive("trainer.nnodes", trainer.nnodes)
     _positive("trainer.n_gpus_per_node", trainer.n_gpus_per_node)
     _non_negative("trainer.torch_threads", trainer.torch_threads)

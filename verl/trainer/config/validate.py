@@ -23,6 +23,17 @@ def _choice(field: str, value: Any, allowed: tuple) -> None:
         _fail(field, value, f"allowed values: {', '.join(map(str, allowed))}")
 
 
+def check_resume(trainer: Any) -> None:
+    """`trainer.resume_mode` and `trainer.resume_from_path` (GRPO and SFT trainers)."""
+    _choice("trainer.resume_mode", trainer.resume_mode, ("auto", "disable", "resume_path"))
+    if trainer.resume_mode == "resume_path" and not trainer.resume_from_path:
+        _fail(
+            "trainer.resume_from_path",
+            trainer.resume_from_path,
+            "required when trainer.resume_mode=resume_path",
+        )
+
+
 def _positive(field: str, value: Any) -> None:
     if value is None or value <= 0:
         _fail(field, value, "must be > 0")
@@ -149,13 +160,7 @@ def validate_config(cfg: Any) -> None:
         _choice("trainer.logger", backend, BACKENDS)
     _choice("trainer.wandb_mode", trainer.wandb_mode, ("auto", "online", "offline", "disabled"))
     _choice("trainer.device", trainer.device, ("auto", "cuda", "cpu"))
-    _choice("trainer.resume_mode", trainer.resume_mode, ("auto", "disable", "resume_path"))
-    if trainer.resume_mode == "resume_path" and not trainer.resume_from_path:
-        _fail(
-            "trainer.resume_from_path",
-            trainer.resume_from_path,
-            "required when trainer.resume_mode=resume_path",
-        )
+    check_resume(trainer)
     _positive("trainer.nnodes", trainer.nnodes)
     _positive("trainer.n_gpus_per_node", trainer.n_gpus_per_node)
     _positive("trainer.total_epochs", trainer.total_epochs)
