@@ -1,13 +1,23 @@
 """Run a driver inside a Ray session: the runtime env from align.json, a private local instance unless
-an address is given, and clean shutdown of the driver and of the Ray instance it started."""
+an address is given, and clean shutdown of the driver and of the Ray instance it started.
+
+Ctrl-C (SIGINT) and SIGTERM (a scheduler's cancel) stop a run promptly: the workers are killed without
+waiting for the call they are busy with (their simulator processes die with them), the Ray instance is
+shut down, and the newest complete checkpoint is what a resumed run starts from.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import signal
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 # Variables every worker needs whatever align.json says; align.json's values take precedence.
 DEFAULT_ENV_VARS = {"TOKENIZERS_PARALLELISM": "true", "NCCL_DEBUG": "WARN", "RAY_AUTH_MODE": "disabled"}
@@ -43,8 +53,15 @@ def load_runtime_env(path: str) -> dict[str, Any]:
     return runtime_env
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
 def run_driver(make_driver: Callable[[], Any], runtime_env_path: str, ray_address: str | None) -> Any:
-    """`make_driver()` inside a Ray session, then `driver.fit()`; `driver.shutdown()` always runs."""
+    """`make_driver()` inside a Ray session, then `driver.fit()`; `driver.shutdown()` always runs.
+
+    On an interruption the driver is shut down with `graceful=False`: it must not wait on its workers.
+    """
     import ray
 
     runtime_env = load_runtime_env(runtime_env_path)
@@ -58,12 +75,27 @@ def run_driver(make_driver: Callable[[], Any], runtime_env_path: str, ray_addres
         address = ray_address or os.environ.get("RAY_ADDRESS") or "local"
         ray.init(address=address, runtime_env=runtime_env, include_dashboard=False, log_to_driver=True)
         started_ray = True
+    # After ray.init, which installs its own SIGTERM handler (exit without stopping the workers first).
+    previous_sigterm = None
+    if threading.current_thread() is threading.main_thread():
+        previous_sigterm = signal.signal(signal.SIGTERM, _interrupt)
     try:
         driver = make_driver()
+        interrupted = False
         try:
             return driver.fit()
+        except KeyboardInterrupt as err:
+            interrupted = True
+            logger.warning(
+                "interrupted (%s): stopping the workers without waiting for their current call; a resumed "
+                "run starts from the newest complete checkpoint",
+                err or "SIGINT",
+            )
+            raise
         finally:
-            driver.shutdown()
+            driver.shutdown(graceful=not interrupted)
     finally:
         if started_ray:
             ray.shutdown()
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)

@@ -103,6 +103,33 @@ def latest_checkpoint(root: str | Path) -> Path | None:
     return found[-1][1] if found else None
 
 
+def resolve_resume_checkpoint(
+    resume_mode: str, resume_from_path: str | None, root: str | Path, required: tuple[str, ...] = ()
+) -> Path | None:
+    """The checkpoint a run continues from, or None to start fresh.
+
+    `resume_mode` is `trainer.resume_mode`: "disable" starts fresh, "auto" takes the newest complete
+    checkpoint under `root` (none yet: start fresh), "resume_path" takes `resume_from_path`, which must be
+    a complete checkpoint holding every entry of `required`.
+    """
+    if resume_mode == "disable":
+        return None
+    if resume_mode == "resume_path":
+        path = Path(str(resume_from_path))
+    else:
+        path = latest_checkpoint(root)
+        if path is None:
+            return None
+    missing = [name for name in (COMPLETE_MARKER, *required) if not (path / name).exists()]
+    if missing:
+        raise FileNotFoundError(
+            f"trainer.resume_from_path={str(path)!r} is not a complete checkpoint (missing: "
+            f"{', '.join(missing)}); point trainer.resume_from_path at one, or set "
+            "trainer.resume_mode=disable to start over"
+        )
+    return path
+
+
 def rng_state() -> dict[str, Any]:
     state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
     if torch.cuda.is_available():

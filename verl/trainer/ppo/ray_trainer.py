@@ -363,17 +363,13 @@ class RayTrainer:
 
     def _resume(self) -> None:
         c = self.config.trainer
-        if c.resume_mode == "disable" or c.val_only:
+        if c.val_only:
             return
-        path = (
-            Path(c.resume_from_path)
-            if c.resume_mode == "resume_path"
-            else ckpt.latest_checkpoint(self.out_dir)
+        path = ckpt.resolve_resume_checkpoint(
+            c.resume_mode, c.resume_from_path, self.out_dir, required=("trainer_state.json",)
         )
         if path is None:
             return
-        if not (path / ckpt.COMPLETE_MARKER).is_file():
-            raise FileNotFoundError(f"trainer.resume_from_path={str(path)!r} is not a complete checkpoint")
         state = json.loads((path / "trainer_state.json").read_text())
         self.wg.call("load_checkpoint", str(path))
         self.global_step = state["global_step"]
@@ -381,9 +377,12 @@ class RayTrainer:
             self.sampler.load_state_dict(state["sampler"])
         logger.warning("resumed from %s at step %d", path, self.global_step)
 
-    def shutdown(self) -> None:
+    def shutdown(self, graceful: bool = True) -> None:
+        """Close the workers' simulator pools, then kill the workers; `graceful=False` (after an
+        interruption) skips the first step, which would wait for the call the workers are busy with."""
         try:
-            self.wg.call("shutdown")
+            if graceful:
+                self.wg.call("shutdown")
         finally:
             self.wg.shutdown()
             self.pool.remove()

@@ -245,21 +245,11 @@ class SFTTrainer:
         """Continue from the newest complete checkpoint (or `trainer.resume_from_path`): weights,
         optimiser, schedule and RNG streams; the data order follows from the step number."""
         t = self.config.trainer
-        if t.resume_mode == "disable":
-            return
-        path = (
-            Path(t.resume_from_path)
-            if t.resume_mode == "resume_path"
-            else ckpt.latest_checkpoint(self.out_dir)
+        path = ckpt.resolve_resume_checkpoint(
+            t.resume_mode, t.resume_from_path, self.out_dir, required=("trainer_state.json", "train_state")
         )
         if path is None:
             return
-        if not (path / ckpt.COMPLETE_MARKER).is_file() or not (path / "train_state").is_dir():
-            raise FileNotFoundError(
-                f"{path} is not a complete SFT checkpoint with optimiser state (trainer.resume_mode="
-                f"{t.resume_mode}); point trainer.resume_from_path at one, or set trainer.resume_mode=disable "
-                "to start over"
-            )
         state = json.loads((path / "trainer_state.json").read_text())
         if state.get("total_training_steps", t.total_training_steps) != t.total_training_steps:
             # The learning-rate schedule depends on the total; a different one is not the same run.
@@ -275,9 +265,12 @@ class SFTTrainer:
         self.train_wall_s = float(state.get("train_wall_s", 0.0))
         logger.warning("resumed from %s at step %d", path, self.global_step)
 
-    def shutdown(self) -> None:
+    def shutdown(self, graceful: bool = True) -> None:
+        """Close the workers' simulator pools, then kill the workers; `graceful=False` (after an
+        interruption) skips the first step, which would wait for the call the workers are busy with."""
         try:
-            self.wg.call("shutdown")
+            if graceful:
+                self.wg.call("shutdown")
         finally:
             self.wg.shutdown()
             self.pool.remove()
