@@ -48,6 +48,7 @@ def main() -> None:
     from verl.envs.config import EnvConfig
     from verl.envs.pool import EnvPool
     from verl.models.openvla_oft.policy import OpenVLAOFTPolicy
+    from verl.workers.fsdp_workers import sampling_seed
     from verl.workers.rollout.env_rollout import Episode, run_episodes
 
     root = Path(__file__).resolve().parents[2]
@@ -58,8 +59,9 @@ def main() -> None:
     results = []
     for workers, stages in configs:
 
-        def act(observations: list[dict], generator=torch.Generator().manual_seed(0)):
-            out = policy.act(observations, temperature=1.6, generator=generator)
+        def act(observations: list[dict], keys: list[tuple[int, int]]):
+            seeds = [sampling_seed(0, *key) for key in keys]
+            out = policy.act(observations, temperature=1.6, row_seeds=seeds)
             proprio = out.inputs.proprio.numpy() if out.inputs.proprio is not None else None
             return out.action_tokens.numpy(), out.log_probs.numpy(), out.actions, out.inputs.jpegs, proprio
 

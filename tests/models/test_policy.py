@@ -115,6 +115,22 @@ def test_batch_rows_match_single_runs(tiny_policy, observations):
         assert torch.equal(greedy[row : row + 1], alone.argmax(-1))
 
 
+def test_row_seeded_sampling_ignores_batch_composition(tiny_policy, observations):
+    """With row seeds an observation's sampled tokens depend on its seed, not on its batch-mates."""
+    assert len(observations) >= 2
+    seeds = [101 + i for i in range(len(observations))]
+    together = tiny_policy.act(observations, temperature=1.6, row_seeds=seeds).action_tokens
+    for row, obs in enumerate(observations):
+        alone = tiny_policy.act([obs], temperature=1.6, row_seeds=[seeds[row]]).action_tokens
+        assert torch.equal(together[row], alone[0])
+    swapped = tiny_policy.act(observations[::-1], temperature=1.6, row_seeds=seeds[::-1]).action_tokens
+    assert torch.equal(swapped.flip(0), together)
+    other = tiny_policy.act(observations, temperature=1.6, row_seeds=[s + 7 for s in seeds]).action_tokens
+    assert not torch.equal(other, together)  # 56 tokens per row at T=1.6: another seed, other draws
+    with pytest.raises(ValueError, match="row_seeds has 1 entries for"):
+        tiny_policy.act(observations, row_seeds=[1])
+
+
 def test_attention_is_bidirectional(tiny_policy, observations):
     """The first action position precedes the slots and the stop token, yet depends on them."""
     model = tiny_policy.model

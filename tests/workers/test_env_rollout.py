@@ -59,7 +59,8 @@ class ScriptedPool:
         return [self.results.pop(w) for w in workers]
 
 
-def fake_act(observations):
+def fake_act(observations, keys):
+    assert len(keys) == len(observations)
     b = len(observations)
     return (
         np.full((b, 56), 7, dtype=np.uint8),
@@ -113,9 +114,12 @@ def test_pipelined_rollout_overlaps_groups_and_gives_the_same_episodes():
     pool = ScriptedPool(4, lengths)
     acts = []
 
-    def act(observations):
+    keys_seen = []
+
+    def act(observations, keys):
         acts.append(tuple(sorted(o["w"] for o in observations)))
-        return fake_act(observations)
+        keys_seen.extend(keys)
+        return fake_act(observations, keys)
 
     piped, stats = run_episodes(act, pool, episodes, micro_batch_size=4, stages=2)
     for a, b in zip(lockstep, piped):
@@ -125,6 +129,9 @@ def test_pipelined_rollout_overlaps_groups_and_gives_the_same_episodes():
             len(b.action_tokens),
         )
     assert stats.env_steps == sum(lengths[(e.task_id, e.init_state_id)] for e in episodes)
+    # Every decision is keyed by (episode seed, decision step), once each: the sampling streams.
+    expected = [(e.seed, t) for e, tr in zip(episodes, piped) for t in range(len(tr.action_tokens))]
+    assert sorted(keys_seen) == sorted(expected)
     # The policy only ever sees one group (workers 0, 2 or 1, 3) ...
     assert set(acts) <= {(0,), (2,), (0, 2), (1,), (3,), (1, 3)}
     # ... and computes group 1's actions while group 0's chunk is in flight.

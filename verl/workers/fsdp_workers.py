@@ -179,14 +179,15 @@ class ActorRolloutWorker(Worker):
             )
             for i in range(len(prompts))
         ]
-        generator = torch.Generator().manual_seed(
-            int(self.config.trainer.seed) * 100003 + step * 1009 + self.rank
-        )
         policy = self.rollout_policy
         policy.eval()
+        base = (int(self.config.trainer.seed), step)
 
-        def act(observations: list[dict]):
-            out = policy.act(observations, temperature=r.temperature, greedy=greedy, generator=generator)
+        def act(observations: list[dict], keys: list[tuple[int, int]]):
+            # One sampling stream per (episode, decision step): a rollout is a function of the weights
+            # and its episode seed only, not of batch composition, simulator timing or the world size.
+            row_seeds = None if greedy else [sampling_seed(*base, *key) for key in keys]
+            out = policy.act(observations, temperature=r.temperature, greedy=greedy, row_seeds=row_seeds)
             proprio = out.inputs.proprio.numpy() if out.inputs.proprio is not None else None
             return out.action_tokens.numpy(), out.log_probs.numpy(), out.actions, out.inputs.jpegs, proprio
 
@@ -288,6 +289,12 @@ class ActorRolloutWorker(Worker):
         if self.pool is not None:
             self.pool.close()
             self.pool = None
+
+
+def sampling_seed(*key: int) -> int:
+    """A 63-bit seed that mixes every integer of `key` (no two keys of a run share a stream)."""
+    state = np.random.SeedSequence([k & 0xFFFFFFFFFFFFFFFF for k in key]).generate_state(2, np.uint32)
+    return int(state[0]) << 31 | int(state[1]) >> 1
 
 
 def merge_lora_state(state: dict[str, torch.Tensor], alpha: float, rank: int) -> dict[str, torch.Tensor]:

@@ -194,7 +194,7 @@ class SFTWorker(Worker):
         policy = self.eval_policy
         policy.eval()
 
-        def act(observations: list[dict]):
+        def act(observations: list[dict], keys: list[tuple[int, int]]):
             out = policy.act(observations, greedy=True)
             return out.action_tokens.numpy(), out.log_probs.numpy(), out.actions, out.inputs.jpegs, None
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -216,20 +216,36 @@ class OpenVLAOFTPolicy(nn.Module):
         temperature: float = 1.0,
         greedy: bool = False,
         generator: torch.Generator | None = None,
+        row_seeds: Sequence[int] | None = None,
     ) -> ActOutput:
-        """One batched forward: sample (or argmax) every action token of every observation."""
+        """One batched forward: sample (or argmax) every action token of every observation.
+
+        Sampling draws from `generator`, or, with `row_seeds`, observation i draws from its own stream
+        seeded by `row_seeds[i]`: its tokens then do not depend on which other observations share the
+        batch (rollouts stay reproducible whatever the simulators' timing or the batch size).
+        """
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
+        if row_seeds is not None and len(row_seeds) != len(observations):
+            raise ValueError(f"row_seeds has {len(row_seeds)} entries for {len(observations)} observations")
         inputs = self.prepare(observations)
         logits = self.action_logits(inputs.batch())  # [B, A, 256]
         log_probs = torch.log_softmax(logits / temperature, dim=-1)
         if greedy:
             tokens = logits.argmax(dim=-1)
         else:
-            flat = log_probs.exp().reshape(-1, log_probs.shape[-1]).cpu()
-            tokens = (
-                torch.multinomial(flat, 1, generator=generator).reshape(logits.shape[:2]).to(logits.device)
-            )
+            probs = log_probs.exp().cpu()
+            if row_seeds is None:
+                flat = probs.reshape(-1, probs.shape[-1])
+                tokens = torch.multinomial(flat, 1, generator=generator).reshape(logits.shape[:2])
+            else:
+                tokens = torch.stack(
+                    [
+                        torch.multinomial(row, 1, generator=torch.Generator().manual_seed(int(seed)))[:, 0]
+                        for row, seed in zip(probs, row_seeds)
+                    ]
+                )
+            tokens = tokens.to(logits.device)
         chosen = log_probs.gather(-1, tokens[..., None])[..., 0]
         return ActOutput(tokens.cpu(), chosen.cpu(), self.decode_actions(tokens), inputs)
 

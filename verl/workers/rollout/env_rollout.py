@@ -75,8 +75,10 @@ def run_episodes(
 ) -> tuple[list[Trajectory], RolloutStats]:
     """Run every episode to its end and return the trajectories in the order of `episodes`.
 
-    `act(observations)` returns (action_tokens uint8 [B, A], log_probs float32 [B, A],
+    `act(observations, keys)` returns (action_tokens uint8 [B, A], log_probs float32 [B, A],
     actions float32 [B, chunk, dim], jpegs [B][n_img] bytes, proprio float32 [B, p] or None).
+    `keys[i]` is (episode seed, decision step) of observation i: a sampling policy seeds observation
+    i's draws from it, so an episode's actions do not depend on which episodes share its batch.
 
     `stages` > 1 pipelines the rollout: the pool's workers form that many groups (worker w in group
     w % stages) and the policy computes one group's next chunks while the other groups' simulators
@@ -143,7 +145,8 @@ def run_episodes(
         chunks = []
         for start in range(0, len(workers), micro_batch_size):
             part = workers[start : start + micro_batch_size]
-            tokens, logp, actions, jpegs, proprio = act([observations[w] for w in part])
+            keys = [(episodes[running[w]].seed, len(trajectories[running[w]].action_tokens)) for w in part]
+            tokens, logp, actions, jpegs, proprio = act([observations[w] for w in part], keys)
             stats.policy_calls += 1
             stats.policy_batch_sum += len(part)
             for i, w in enumerate(part):
