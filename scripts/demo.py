@@ -3,7 +3,7 @@
 Stages, each with its own progress bar or log line:
   1. the SFT checkpoint of the tiny OpenVLA-OFT policy (shipped in examples/checkpoints/, or given);
   2. greedy evaluation of the SFT policy on held-out initial states (`val/test_score` at step 0);
-  3. GRPO with dynamic sampling, clip-higher [0.8, 1.28] and temperature 1.6;
+  3. GRPO with dynamic sampling, clip-higher [0.8, 1.28] and temperature 1.6 (--temperature);
   4. greedy evaluation of the RL policy on the same held-out episodes;
   5. report: before/after table with 95% confidence intervals, success-versus-step plot (PNG),
      videos before and after, metrics in JSONL and an offline WandB run.
@@ -63,6 +63,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--prompts", type=int, default=4, help="groups per GRPO step")
     p.add_argument("--n-samples", type=int, default=8, help="rollouts per group")
     p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--temperature", type=float, default=1.6, help="rollout sampling temperature")
     p.add_argument("--ppo-epochs", type=int, default=1, help="passes over each step's rollouts")
     p.add_argument("--mini-batches", type=int, default=2, help="optimiser steps per pass")
     p.add_argument("--max-steps", type=int, default=160, help="env steps per episode")
@@ -96,7 +97,7 @@ def overrides(a: argparse.Namespace, out: Path) -> list[str]:
         "actor_rollout_ref.actor.traj_mini_batch_size=32",
         f"actor_rollout_ref.actor.optim.lr={a.lr}",
         "actor_rollout_ref.actor.fsdp_config.mixed_precision=fp32",
-        "actor_rollout_ref.rollout.temperature=1.6",
+        f"actor_rollout_ref.rollout.temperature={a.temperature}",
         "actor_rollout_ref.rollout.val_videos_per_task=1",
         f"env.max_steps={a.max_steps}",
         f"env.num_workers={a.env_workers}",
@@ -239,7 +240,7 @@ def main(argv: list[str] | None = None) -> None:
         if a.json:
             marker = out / "run_started.json"
             run_args = json.loads(marker.read_text()).get("args", {}) if marker.is_file() else {}
-            # The run's own suite, tasks and seed, whatever this command line says.
+            # The run's own suite, tasks, seed and temperature, whatever this command line says.
             print(json.dumps(summary_line(argparse.Namespace(**{**vars(a), **run_args}), summary)))
         return
     if not (Path(a.checkpoint) / "config.json").is_file():
@@ -251,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
         (out / stale).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    run_args = {"suite": a.suite, "tasks": a.tasks, "seed": a.seed}
+    run_args = {"suite": a.suite, "tasks": a.tasks, "seed": a.seed, "temperature": a.temperature}
     write_json_atomic(out / "run_started.json", {"time": started, "args": run_args})
     print(f"[demo] stage 1/4: SFT checkpoint {a.checkpoint}", file=sys.stderr)
     print(
@@ -291,6 +292,7 @@ def summary_line(a: argparse.Namespace, summary: dict) -> dict:
         ],
         "wall_time_s": round(summary["wall_time_s"], 1),
         "seed": a.seed,
+        "temperature": a.temperature,
     }
 
 

@@ -65,14 +65,14 @@ def test_report_of_a_stopped_run(demo, tmp_path, capsys):
     (out / "val_episodes.jsonl").write_text("".join(json.dumps(e) + "\n" for e in episodes))
     metrics = [{"step": s, "time": 1000.0 + 60 * s, "train_verify_score/all": 0.1} for s in range(1, 21)]
     (out / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in metrics))
-    run_args = {"suite": "libero_object", "tasks": "1,2", "seed": 7}
+    run_args = {"suite": "libero_object", "tasks": "1,2", "seed": 7, "temperature": 1.0}
     (out / "run_started.json").write_text(json.dumps({"time": 900.0, "args": run_args}))
 
     demo.main(["--out", str(out), "--report-only", "--json"])
     printed = capsys.readouterr().out
     line = json.loads(printed.strip().splitlines()[-1])
     assert line["grpo_steps"] == 20 and line["sft_success"] == 0.48 and line["rl_success"] == 0.7
-    assert line["improvement_points"] == 22.0 and line["seed"] == 7
+    assert line["improvement_points"] == 22.0 and line["seed"] == 7 and line["temperature"] == 1.0
     assert [c["step"] for c in line["curve"]] == [0, 10, 20]
     assert (
         line["curve"][1]["success"] == 0.14
