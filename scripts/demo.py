@@ -161,7 +161,9 @@ def report(out: Path, wall_time_s: float) -> dict:
         "wall_time_s": wall_time_s,
         "improvement_points": 100 * (rows[1]["success_rate"] - rows[0]["success_rate"]),
     }
-    _plot(metrics, episodes, out / "success_vs_step.png")
+    marker = out / "run_started.json"
+    run_args = json.loads(marker.read_text()).get("args", {}) if marker.is_file() else {}
+    _plot(metrics, episodes, out / "success_vs_step.png", float(run_args.get("temperature", 1.6)))
     write_json_atomic(out / "summary.json", summary)
     print("\n| policy | GRPO step | held-out episodes | success | 95% CI |")
     print("|---|---|---|---|---|")
@@ -202,7 +204,7 @@ def stopped_run_wall_time(out: Path) -> float:
     return max(times) - (start if start is not None else min(times))
 
 
-def _plot(metrics: list[dict], episodes: list[dict], path: Path) -> None:
+def _plot(metrics: list[dict], episodes: list[dict], path: Path, temperature: float = 1.6) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -211,7 +213,7 @@ def _plot(metrics: list[dict], episodes: list[dict], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     train = [(m["step"], m["train_verify_score/all"]) for m in metrics if "train_verify_score/all" in m]
     if train:
-        ax.plot(*zip(*train), marker=".", label="training rollouts (T=1.6, before filtering)")
+        ax.plot(*zip(*train), marker=".", label=f"training rollouts (T={temperature:g}, before filtering)")
     curve = evaluations(episodes)
     rates = [c["success_rate"] for c in curve]
     errs = [
