@@ -62,6 +62,8 @@ def test_interrupted_driver_stops_promptly_without_orphans(tmp_path, signum):
         text=True,
         env=env,
         start_new_session=True,
+        # As from a terminal: a shell that starts jobs in the background (CI) hands them SIGINT ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         lines = []
