@@ -140,6 +140,12 @@ def evaluations(episodes: list[dict]) -> list[dict]:
     return rows
 
 
+def run_args(out: Path) -> dict:
+    """The arguments a run in `out` was started with (run_started.json), {} if unknown."""
+    marker = out / "run_started.json"
+    return json.loads(marker.read_text()).get("args", {}) if marker.is_file() else {}
+
+
 def report(out: Path, wall_time_s: float) -> dict:
     """Before/after table, plot and summary from the run's JSONL files (also of a stopped run)."""
     val_file = out / "val_episodes.jsonl"
@@ -161,9 +167,7 @@ def report(out: Path, wall_time_s: float) -> dict:
         "wall_time_s": wall_time_s,
         "improvement_points": 100 * (rows[1]["success_rate"] - rows[0]["success_rate"]),
     }
-    marker = out / "run_started.json"
-    run_args = json.loads(marker.read_text()).get("args", {}) if marker.is_file() else {}
-    _plot(metrics, episodes, out / "success_vs_step.png", float(run_args.get("temperature", 1.6)))
+    _plot(metrics, episodes, out / "success_vs_step.png", float(run_args(out).get("temperature", 1.6)))
     write_json_atomic(out / "summary.json", summary)
     print("\n| policy | GRPO step | held-out episodes | success | 95% CI |")
     print("|---|---|---|---|---|")
@@ -240,10 +244,8 @@ def main(argv: list[str] | None = None) -> None:
     if a.report_only:
         summary = report(out, stopped_run_wall_time(out))
         if a.json:
-            marker = out / "run_started.json"
-            run_args = json.loads(marker.read_text()).get("args", {}) if marker.is_file() else {}
             # The run's own suite, tasks, seed and temperature, whatever this command line says.
-            print(json.dumps(summary_line(argparse.Namespace(**{**vars(a), **run_args}), summary)))
+            print(json.dumps(summary_line(argparse.Namespace(**{**vars(a), **run_args(out)}), summary)))
         return
     if not (Path(a.checkpoint) / "config.json").is_file():
         sys.exit(
@@ -254,8 +256,8 @@ def main(argv: list[str] | None = None) -> None:
         (out / stale).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    run_args = {"suite": a.suite, "tasks": a.tasks, "seed": a.seed, "temperature": a.temperature}
-    write_json_atomic(out / "run_started.json", {"time": started, "args": run_args})
+    args = {"suite": a.suite, "tasks": a.tasks, "seed": a.seed, "temperature": a.temperature}
+    write_json_atomic(out / "run_started.json", {"time": started, "args": args})
     print(f"[demo] stage 1/4: SFT checkpoint {a.checkpoint}", file=sys.stderr)
     print(
         f"[demo] stage 2-4/4: evaluate SFT, GRPO for {a.steps} steps, evaluate RL -> {out}", file=sys.stderr

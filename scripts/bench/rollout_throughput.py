@@ -48,8 +48,7 @@ def main() -> None:
     from verl.envs.config import EnvConfig
     from verl.envs.pool import EnvPool
     from verl.models.openvla_oft.policy import OpenVLAOFTPolicy
-    from verl.workers.fsdp_workers import sampling_seed
-    from verl.workers.rollout.env_rollout import Episode, run_episodes
+    from verl.workers.rollout.env_rollout import Episode, run_episodes, sampling_seed
 
     root = Path(__file__).resolve().parents[2]
     ckpt = args.checkpoint or str(root / "examples" / "checkpoints" / "tiny-sft-libero-object")

@@ -16,8 +16,7 @@ from verl.envs import EnvConfig
 from verl.envs.config import PerturbationConfig
 from verl.envs.pool import EnvPool
 from verl.models.openvla_oft.policy import OpenVLAOFTPolicy
-from verl.workers.fsdp_workers import sampling_seed
-from verl.workers.rollout.env_rollout import Episode, run_episodes
+from verl.workers.rollout.env_rollout import Episode, run_episodes, sampling_seed
 
 pytestmark = pytest.mark.sim
 

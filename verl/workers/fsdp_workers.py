@@ -26,7 +26,7 @@ from verl.utils import checkpoint as ckpt
 from verl.utils.device import resolve_device
 from verl.utils.fsdp_utils import apply_fsdp2, full_state_dict
 from verl.workers.actor.dp_actor import ActorSettings, DataParallelPPOActor
-from verl.workers.rollout.env_rollout import Episode, run_episodes
+from verl.workers.rollout.env_rollout import Episode, run_episodes, sampling_seed
 from verl.workers.rollout.trajectories import trajectories_to_proto
 
 # Submodules sharded as their own FSDP units. The LLM head and embeddings stay in the root unit:
@@ -289,12 +289,6 @@ class ActorRolloutWorker(Worker):
         if self.pool is not None:
             self.pool.close()
             self.pool = None
-
-
-def sampling_seed(*key: int) -> int:
-    """A 63-bit seed that mixes every integer of `key` (no two keys of a run share a stream)."""
-    state = np.random.SeedSequence([k & 0xFFFFFFFFFFFFFFFF for k in key]).generate_state(2, np.uint32)
-    return int(state[0]) << 31 | int(state[1]) >> 1
 
 
 def merge_lora_state(state: dict[str, torch.Tensor], alpha: float, rank: int) -> dict[str, torch.Tensor]:

@@ -54,6 +54,12 @@ class RolloutStats:
     env_failures: int = 0
 
 
+def sampling_seed(*key: int) -> int:
+    """A 63-bit seed that mixes every integer of `key` (no two keys of a run share a stream)."""
+    state = np.random.SeedSequence([k & 0xFFFFFFFFFFFFFFFF for k in key]).generate_state(2, np.uint32)
+    return int(state[0]) << 31 | int(state[1]) >> 1
+
+
 def _next_for(task: tuple[str, int] | None, pending: deque, episodes: list[Episode]) -> int:
     """Pop the next pending episode, preferring one of the task the worker's simulator already holds
     (switching tasks rebuilds the simulator, ~2-3 s on CPU)."""
