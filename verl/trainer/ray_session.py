@@ -53,6 +53,25 @@ def load_runtime_env(path: str) -> dict[str, Any]:
     return runtime_env
 
 
+class WorkerGroupDriver:
+    """A driver that owns a Ray worker group (`self.wg`), its resource pool and a metrics tracker."""
+
+    wg: Any
+    pool: Any
+    tracker: Any
+
+    def shutdown(self, graceful: bool = True) -> None:
+        """Close the workers' simulator pools, then kill the workers; `graceful=False` (after an
+        interruption) skips the first step, which would wait for the call the workers are busy with."""
+        try:
+            if graceful:
+                self.wg.call("shutdown")
+        finally:
+            self.wg.shutdown()
+            self.pool.remove()
+            self.tracker.finish()
+
+
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 

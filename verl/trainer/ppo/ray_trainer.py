@@ -27,6 +27,7 @@ from verl.trainer.config.compose import config_to_dict
 from verl.trainer.ppo import core_algos
 from verl.trainer.ppo.metrics import success_metrics, success_rates, trajectory_metrics
 from verl.trainer.ppo.prompts import Prompt, PromptSampler, build_prompts, task_catalog
+from verl.trainer.ray_session import WorkerGroupDriver
 from verl.utils import checkpoint as ckpt
 from verl.utils.timer import timer
 from verl.utils.tracking import Tracking
@@ -51,7 +52,7 @@ def _prompts_to_proto(
     )
 
 
-class RayTrainer:
+class RayTrainer(WorkerGroupDriver):
     def __init__(self, config: PPOConfig) -> None:
         from verl.workers.fsdp_workers import ActorRolloutWorker
 
@@ -376,14 +377,3 @@ class RayTrainer:
         if self.sampler is not None and state["sampler"] is not None:
             self.sampler.load_state_dict(state["sampler"])
         logger.warning("resumed from %s at step %d", path, self.global_step)
-
-    def shutdown(self, graceful: bool = True) -> None:
-        """Close the workers' simulator pools, then kill the workers; `graceful=False` (after an
-        interruption) skips the first step, which would wait for the call the workers are busy with."""
-        try:
-            if graceful:
-                self.wg.call("shutdown")
-        finally:
-            self.wg.shutdown()
-            self.pool.remove()
-            self.tracker.finish()

@@ -23,6 +23,7 @@ from verl.single_controller import Dispatch, RayResourcePool, RayWorkerGroup
 from verl.trainer.config.compose import config_to_dict
 from verl.trainer.config.sft import SFTConfig
 from verl.trainer.ppo.prompts import build_prompts, task_catalog
+from verl.trainer.ray_session import WorkerGroupDriver
 from verl.trainer.sft.data import build_samples, demo_statistics, load_demos, resolve_paths
 from verl.utils import checkpoint as ckpt
 from verl.utils.dataset.statistics import save_dataset_statistics
@@ -53,7 +54,7 @@ def initial_checkpoint(config: SFTConfig, out_dir: Path, unnorm_key: str) -> Pat
     return path
 
 
-class SFTTrainer:
+class SFTTrainer(WorkerGroupDriver):
     def __init__(self, config: SFTConfig) -> None:
         from verl.models.openvla_oft.configuration import OpenVLAOFTConfig
         from verl.models.openvla_oft.processing import OpenVLAOFTProcessor
@@ -264,14 +265,3 @@ class SFTTrainer:
         self.train_cpu_s = float(state.get("train_cpu_s", 0.0))
         self.train_wall_s = float(state.get("train_wall_s", 0.0))
         logger.warning("resumed from %s at step %d", path, self.global_step)
-
-    def shutdown(self, graceful: bool = True) -> None:
-        """Close the workers' simulator pools, then kill the workers; `graceful=False` (after an
-        interruption) skips the first step, which would wait for the call the workers are busy with."""
-        try:
-            if graceful:
-                self.wg.call("shutdown")
-        finally:
-            self.wg.shutdown()
-            self.pool.remove()
-            self.tracker.finish()
