@@ -63,6 +63,7 @@ def test_wrong_type_names_the_key():
         ("actor_rollout_ref.rollout.temperature=0", "actor_rollout_ref.rollout.temperature", "> 0"),
         ("data.accuracy_lower_bound=0.95", "accuracy_lower_bound", "lower <= upper"),
         ("trainer.resume_mode=latest", "trainer.resume_mode", "auto"),
+        ("data.refill=half", "data.refill", "missing"),
         ("actor_rollout_ref.model.vla=openvla-9000", "actor_rollout_ref.model.vla", "openvla-oft"),
         ("data.train_init_states=5-2", "data.train_init_states", "ranges"),
         ("actor_rollout_ref.actor.ppo_mini_batch_size=100", "ppo_mini_batch_size", "divide"),

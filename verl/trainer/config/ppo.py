@@ -32,6 +32,10 @@ class DataConfig:
     train_batch_size: int = 64
     # Prompts rolled out per sampling round = train_batch_size * oversample_factor.
     oversample_factor: int = 1
+    # What a dynamic-sampling refill round rolls out: "full" = train_batch_size * oversample_factor prompts
+    # again; "missing" = only the groups still missing (times oversample_factor), so a step that lacks one
+    # group does not pay for a whole batch of rollouts.
+    refill: str = "full"
     # Validation prompts per rollout call; None = all validation prompts in one call.
     val_batch_size: Optional[int] = None
     # Validation episodes per validation prompt, each with its own env seed. Above 1 this only adds

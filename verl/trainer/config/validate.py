@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from verl.trainer.ppo.batching import REFILL_MODES
+
 
 class ConfigError(ValueError):
     """A configuration value is not allowed; the message names the field."""
@@ -88,6 +90,7 @@ def validate_config(cfg: Any) -> None:
     _positive("data.train_batch_size", data.train_batch_size)
     _positive("data.oversample_factor", data.oversample_factor)
     _positive("data.max_sampling_rounds", data.max_sampling_rounds)
+    _choice("data.refill", data.refill, REFILL_MODES)
     if data.val_batch_size is not None:
         _positive("data.val_batch_size", data.val_batch_size)
     if not 0.0 <= data.accuracy_lower_bound <= data.accuracy_upper_bound <= 1.0:

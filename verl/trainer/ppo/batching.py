@@ -68,3 +68,30 @@ def batch_plan(
         grad_accum_steps=mini_per_rank // micro,
         optimizer_steps=total // mini,
     )
+
+
+REFILL_MODES = ("full", "missing")
+
+
+def round_prompts(
+    train_batch_size: int,
+    oversample_factor: int,
+    n_kept: int,
+    n_samples: int,
+    world_size: int,
+    refill: str = "full",
+) -> int:
+    """Prompts to roll out in the next dynamic-sampling round, after `n_kept` groups were kept.
+
+    The first round, and every round with `refill="full"`, rolls out train_batch_size * oversample_factor
+    prompts. With `refill="missing"` a later round rolls out only (train_batch_size - n_kept) *
+    oversample_factor, rounded up so that every rank gets the same number of trajectories.
+    """
+    if refill not in REFILL_MODES:
+        raise BatchPlanError(f"data.refill={refill!r}: allowed values: {', '.join(REFILL_MODES)}")
+    if refill == "full":
+        return train_batch_size * oversample_factor
+    prompts = max(1, train_batch_size - n_kept) * oversample_factor
+    while (prompts * n_samples) % world_size:
+        prompts += 1
+    return prompts

@@ -25,6 +25,7 @@ from verl.single_controller import Dispatch, RayResourcePool, RayWorkerGroup
 from verl.trainer.config import PPOConfig
 from verl.trainer.config.compose import config_to_dict
 from verl.trainer.ppo import core_algos
+from verl.trainer.ppo.batching import round_prompts
 from verl.trainer.ppo.metrics import success_metrics, success_rates, trajectory_metrics
 from verl.trainer.ppo.prompts import Prompt, PromptSampler, build_prompts, task_catalog
 from verl.trainer.ray_session import WorkerGroupDriver
@@ -169,7 +170,11 @@ class RayTrainer(WorkerGroupDriver):
         n_kept, rounds, scores, filter_stats, env_steps = 0, 0, [], {}, 0
         suites, tasks = [], []
         while n_kept < d.train_batch_size and rounds < d.max_sampling_rounds:
-            prompts = self.sampler.next_batch(d.train_batch_size * d.oversample_factor)
+            prompts = self.sampler.next_batch(
+                round_prompts(
+                    d.train_batch_size, d.oversample_factor, n_kept, d.n_samples, self.world_size, d.refill
+                )
+            )
             self._log_prompts(prompts, rounds)
             uids = [uuid.uuid4().hex for _ in prompts]
             seeds = [
