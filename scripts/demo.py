@@ -63,6 +63,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--prompts", type=int, default=4, help="groups per GRPO step")
     p.add_argument("--n-samples", type=int, default=8, help="rollouts per group")
     p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument(
+        "--warmup", type=int, default=0, help="optimiser steps of linear learning-rate warm-up (0: none)"
+    )
+    p.add_argument("--max-rounds", type=int, default=2, help="dynamic-sampling rounds per GRPO step at most")
+    p.add_argument(
+        "--refill",
+        default="missing",
+        choices=("missing", "full"),
+        help="what a dynamic-sampling refill round rolls out: only the missing groups, or a full batch",
+    )
     p.add_argument("--temperature", type=float, default=1.6, help="rollout sampling temperature")
     p.add_argument("--ppo-epochs", type=int, default=1, help="passes over each step's rollouts")
     p.add_argument("--mini-batches", type=int, default=2, help="optimiser steps per pass")
@@ -90,12 +100,14 @@ def overrides(a: argparse.Namespace, out: Path) -> list[str]:
         f"data.val_n_samples={a.val_repeats}",
         f"data.n_samples={a.n_samples}",
         f"data.train_batch_size={a.prompts}",
-        "data.max_sampling_rounds=3",
+        f"data.max_sampling_rounds={a.max_rounds}",
+        f"data.refill={a.refill}",
         f"actor_rollout_ref.actor.ppo_mini_batch_size={mini}",
         f"actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu={mini}",
         f"actor_rollout_ref.actor.ppo_epochs={a.ppo_epochs}",
         "actor_rollout_ref.actor.traj_mini_batch_size=32",
         f"actor_rollout_ref.actor.optim.lr={a.lr}",
+        f"actor_rollout_ref.actor.optim.lr_warmup_steps={a.warmup}",
         "actor_rollout_ref.actor.fsdp_config.mixed_precision=fp32",
         f"actor_rollout_ref.rollout.temperature={a.temperature}",
         "actor_rollout_ref.rollout.val_videos_per_task=1",

@@ -28,6 +28,8 @@ def test_default_run_composes_to_a_valid_config(demo, tmp_path):
         0.28,
     )
     assert cfg.data.filter_accuracy and cfg.trainer.val_before_train
+    assert (cfg.data.refill, cfg.data.max_sampling_rounds) == (args.refill, args.max_rounds)
+    assert cfg.actor_rollout_ref.actor.optim.lr_warmup_steps == args.warmup
     # Held-out evaluation: at least 100 episodes, disjoint from the training initial states.
     tasks = len(args.tasks.split(","))
     assert tasks * 10 * cfg.data.val_n_samples >= 100
@@ -40,6 +42,12 @@ def test_default_run_composes_to_a_valid_config(demo, tmp_path):
 def test_bad_mini_batch_split_is_refused(demo, tmp_path):
     with pytest.raises(SystemExit, match="--mini-batches 3 must divide"):
         demo.overrides(demo.parse_args(["--mini-batches", "3"]), tmp_path)
+
+
+def test_bad_refill_is_refused(demo, capsys):
+    with pytest.raises(SystemExit):
+        demo.parse_args(["--refill", "some"])
+    assert "--refill" in capsys.readouterr().err
 
 
 def test_wilson_interval(demo):

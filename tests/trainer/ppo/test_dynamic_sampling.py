@@ -57,7 +57,9 @@ def make_driver(tmp_path, refill, max_rounds=4):
     driver.out_dir = tmp_path
     driver.world_size = 1
     driver.global_step = 0
-    driver.sampler = PromptSampler(build_prompts("libero_object", [0], "0-15", lambda s: 10, lambda s, t: 50), False, 0)
+    driver.sampler = PromptSampler(
+        build_prompts("libero_object", [0], "0-15", lambda s: 10, lambda s, t: 50), False, 0
+    )
     driver.wg = ScriptedWorkers()
     return driver
 
