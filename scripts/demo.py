@@ -50,7 +50,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--val-repeats", type=int, default=5, help="episodes per held-out initial state (seeds)")
     p.add_argument("--pos-noise", type=float, default=0.01, help="initial object position noise (m)")
     p.add_argument("--yaw-noise", type=float, default=0.05, help="initial object yaw noise (rad)")
-    p.add_argument("--steps", type=int, default=8, help="GRPO steps")
+    p.add_argument("--steps", type=int, default=6, help="GRPO steps")
     p.add_argument(
         "--test-freq", type=int, default=0, help="validate every N steps (0: only before and after)"
     )
@@ -64,7 +64,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--n-samples", type=int, default=8, help="rollouts per group")
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument(
-        "--warmup", type=int, default=0, help="optimiser steps of linear learning-rate warm-up (0: none)"
+        "--warmup", type=int, default=6, help="optimiser steps of linear learning-rate warm-up (0: none)"
     )
     p.add_argument("--max-rounds", type=int, default=2, help="dynamic-sampling rounds per GRPO step at most")
     p.add_argument(
