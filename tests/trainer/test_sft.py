@@ -149,6 +149,11 @@ def test_statistics_and_tokenised_targets(demo_dir, tmp_path):
     ckpt = write_tiny_checkpoint(tmp_path / "ckpt", config=tiny(use_proprio=True), unnorm_key="synthetic")
     save_dataset_statistics(stats, SUITE, str(tmp_path / "stats" / "dataset_statistics.json"))
     policy = OpenVLAOFTPolicy.from_pretrained(ckpt, unnorm_key=SUITE, statistics_path=tmp_path / "stats")
+    # A checkpoint saved from it carries the statistics in use in config.json as well.
+    policy.save_pretrained(tmp_path / "saved")
+    saved = json.loads((tmp_path / "saved" / "config.json").read_text())["norm_stats"]
+    assert saved == json.loads((tmp_path / "saved" / "dataset_statistics.json").read_text())
+    assert list(saved) == [SUITE] and saved[SUITE]["action"]["q99"] == stats["action"]["q99"]
     chunk = np.stack([actions[:8], actions[-8:]])  # [2, 8, 7]
     idx = policy.encode_actions(chunk).numpy().reshape(2, 8, 7)
     gripper = chunk[..., 6]

@@ -135,6 +135,8 @@ class OpenVLAOFTPolicy(nn.Module):
             key = select_unnorm_key(statistics, unnorm_key)
             overrides["action_dim"] = len(statistics[key]["action"]["q01"])
         model = OpenVLAOFTForActionPrediction.from_pretrained(path, dtype=dtype, device=device, **overrides)
+        # Saved checkpoints then carry the statistics in use in config.json too, as released ones do.
+        model.config.norm_stats = statistics
         processor_dir = path if (Path(path) / "tokenizer.json").exists() else statistics_path
         processor = OpenVLAOFTProcessor.from_pretrained(processor_dir, flip=flip)
         return cls(model, processor, statistics, unnorm_key)
