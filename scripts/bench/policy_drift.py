@@ -39,12 +39,15 @@ def drift_stats(reference: torch.Tensor, policy: torch.Tensor, action_dim: int) 
         raise ValueError(
             f"logits must both be [N, A, bins], got {list(reference.shape)} and {list(policy.shape)}"
         )
-    n, a, bins = reference.shape
+    n, a, _ = reference.shape
     if a % action_dim:
         raise ValueError(
             f"{a} action tokens per observation are not a whole number of {action_dim}-d actions"
         )
-    per_dim = lambda x: x.reshape(n, a // action_dim, action_dim).mean((0, 1))  # noqa: E731
+
+    def per_dim(x: torch.Tensor) -> torch.Tensor:  # [N, A] -> mean per action dimension [action_dim]
+        return x.reshape(n, a // action_dim, action_dim).mean((0, 1))
+
     out: dict = {
         "observations": n,
         "kl_per_token": {},
