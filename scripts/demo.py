@@ -62,7 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--prompts", type=int, default=4, help="groups per GRPO step")
     p.add_argument("--n-samples", type=int, default=8, help="rollouts per group")
-    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--lr", type=float, default=5e-5, help="actor learning rate (peak, after the warm-up)")
     p.add_argument(
         "--warmup", type=int, default=6, help="optimiser steps of linear learning-rate warm-up (0: none)"
     )
