@@ -245,6 +245,24 @@ def test_config_defaults_and_errors(demo_dir):
         compose_sft_config(base + ["trainer.micro_batch_size_per_gpu=5"])
     with pytest.raises(ConfigError, match="env.suite"):
         compose_sft_config(base + ["env.suite=libero_goal"])
+    with pytest.raises(ConfigError, match="model.tiny_vision_dim=48.*multiple of 32"):
+        compose_sft_config(base + ["model.tiny_vision_dim=48"])
+    with pytest.raises(ConfigError, match="model.tiny_llm_dim=0.*multiple of 16"):
+        compose_sft_config(base + ["model.tiny_llm_dim=0"])
+
+
+def test_initial_tiny_checkpoint_has_the_configured_widths(demo_dir, tmp_path):
+    from verl.models.openvla_oft.configuration import OpenVLAOFTConfig
+    from verl.trainer.sft.trainer import initial_checkpoint
+
+    config = compose_sft_config(
+        [f"data.paths=[{demo_dir}]", "model.init=tiny", "model.tiny_vision_dim=64", "model.tiny_llm_dim=96"]
+    )
+    path = initial_checkpoint(config, tmp_path, SUITE)
+    saved = OpenVLAOFTConfig.from_pretrained(path)
+    assert saved.text_config["hidden_size"] == 96 and saved.text_config["intermediate_size"] == 192
+    assert [o["embed_dim"] for o in saved.timm_overrides] == [64, 64]
+    assert [o["num_heads"] for o in saved.timm_overrides] == [4, 4]
 
 
 # ---------------------------------------------------------------------- Ray runs

@@ -196,6 +196,8 @@ def tiny(
     action_dim: int = 7,
     use_proprio: bool = False,
     num_images_in_input: int = 1,
+    vision_dim: int = 32,
+    llm_dim: int = 64,
 ) -> OpenVLAOFTConfig:
     """The same architecture at toy sizes, fast enough for CPU tests and CPU RL.
 
@@ -204,12 +206,16 @@ def tiny(
     32064-row vocabulary so the real token ids apply. Images default to 112 px (64 patches per
     image): on 2 CPU cores a batch of 32 runs about 6x faster than at 224 px (256 patches), and
     the image pipeline is the same, with the target size read from preprocessor_config.json.
+    `vision_dim` (ViT width, 2 heads per 32) and `llm_dim` (Llama width, 4 heads, MLP twice as wide)
+    scale the towers and the LLM; the defaults are the smallest sizes the tests use.
     """
-    vit = {"embed_dim": 32, "depth": 3, "num_heads": 2}
+    if vision_dim % 32 or llm_dim % 16:
+        raise ValueError(f"vision_dim must be a multiple of 32 and llm_dim of 16, got {vision_dim}, {llm_dim}")
+    vit = {"embed_dim": vision_dim, "depth": 3, "num_heads": vision_dim // 16}
     text_config = llama2_7b_text_config()
     text_config.update(
-        hidden_size=64,
-        intermediate_size=128,
+        hidden_size=llm_dim,
+        intermediate_size=2 * llm_dim,
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=4,

@@ -67,6 +67,10 @@ class SFTModelConfig:
     num_images_in_input: int = 1
     # Image size of a tiny model (model.init=tiny); 112 keeps a CPU step fast.
     tiny_image_size: int = 112
+    # Widths of a tiny model (model.init=tiny): vision towers (multiple of 32) and LLM (multiple of
+    # 16). 32 / 64 is the smallest; wider fits a few dozen demonstrations more closely.
+    tiny_vision_dim: int = 32
+    tiny_llm_dim: int = 64
     enable_gradient_checkpointing: bool = False
     # LoRA rank; 0 = full fine-tuning. Checkpoints are saved merged.
     lora_rank: int = 0
@@ -226,6 +230,10 @@ def validate_sft_config(cfg: SFTConfig) -> None:
     _choice("model.vla", model.vla, tuple(available_models()))
     _choice("model.num_images_in_input", model.num_images_in_input, (1, 2))
     _positive("model.tiny_image_size", model.tiny_image_size)
+    if model.tiny_vision_dim <= 0 or model.tiny_vision_dim % 32:
+        _fail("model.tiny_vision_dim", model.tiny_vision_dim, "a positive multiple of 32")
+    if model.tiny_llm_dim <= 0 or model.tiny_llm_dim % 16:
+        _fail("model.tiny_llm_dim", model.tiny_llm_dim, "a positive multiple of 16")
     _non_negative("model.lora_rank", model.lora_rank)
 
     _positive("optim.lr", optim.lr)

@@ -49,6 +49,8 @@ def initial_checkpoint(config: SFTConfig, out_dir: Path, unnorm_key: str) -> Pat
             num_actions_chunk=config.data.chunk or 8,
             use_proprio=m.use_proprio,
             num_images_in_input=m.num_images_in_input,
+            vision_dim=m.tiny_vision_dim,
+            llm_dim=m.tiny_llm_dim,
         )
         write_tiny_checkpoint(path, config=cfg, seed=config.trainer.seed, unnorm_key=unnorm_key)
     return path
