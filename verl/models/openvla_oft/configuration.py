@@ -210,7 +210,9 @@ def tiny(
     scale the towers and the LLM; the defaults are the smallest sizes the tests use.
     """
     if vision_dim % 32 or llm_dim % 16:
-        raise ValueError(f"vision_dim must be a multiple of 32 and llm_dim of 16, got {vision_dim}, {llm_dim}")
+        raise ValueError(
+            f"vision_dim must be a multiple of 32 and llm_dim of 16, got {vision_dim}, {llm_dim}"
+        )
     vit = {"embed_dim": vision_dim, "depth": 3, "num_heads": vision_dim // 16}
     text_config = llama2_7b_text_config()
     text_config.update(
