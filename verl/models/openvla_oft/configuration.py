@@ -209,9 +209,9 @@ def tiny(
     `vision_dim` (ViT width, 2 heads per 32) and `llm_dim` (Llama width, 4 heads, MLP twice as wide)
     scale the towers and the LLM; the defaults are the smallest sizes the tests use.
     """
-    if vision_dim % 32 or llm_dim % 16:
+    if vision_dim <= 0 or vision_dim % 32 or llm_dim <= 0 or llm_dim % 16:
         raise ValueError(
-            f"vision_dim must be a multiple of 32 and llm_dim of 16, got {vision_dim}, {llm_dim}"
+            f"vision_dim must be a positive multiple of 32 and llm_dim of 16, got {vision_dim}, {llm_dim}"
         )
     vit = {"embed_dim": vision_dim, "depth": 3, "num_heads": vision_dim // 16}
     text_config = llama2_7b_text_config()

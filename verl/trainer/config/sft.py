@@ -68,7 +68,7 @@ class SFTModelConfig:
     # Image size of a tiny model (model.init=tiny); 112 keeps a CPU step fast.
     tiny_image_size: int = 112
     # Widths of a tiny model (model.init=tiny): vision towers (multiple of 32) and LLM (multiple of
-    # 16). 32 / 64 is the smallest; wider fits a few dozen demonstrations more closely.
+    # 16). 32 / 64 is the smallest; 64 / 128 costs twice the CPU time per step.
     tiny_vision_dim: int = 32
     tiny_llm_dim: int = 64
     enable_gradient_checkpointing: bool = False
