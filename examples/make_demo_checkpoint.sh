@@ -2,8 +2,10 @@
 # Rebuild examples/checkpoints/tiny-sft-libero-object, the SFT checkpoint the main job starts from:
 # 10 scripted-expert demonstrations per task (libero_object tasks 0-3, initial states 0-39), then SFT
 # of a fresh tiny OpenVLA-OFT policy with proprio: 1500 steps at lr 2e-3, then 1500 more at lr 1e-3
-# (sharper action distributions: temperature-1.6 rollouts stay closer to the greedy policy). About
-# 1 h of CPU time on 2 cores (collection is most of it). Held-out initial states 40-49 are never used.
+# (sharper action distributions), then temperature scaling: every action logit x 3.2, so that the
+# recipe's temperature-1.6 rollouts draw what the unscaled policy draws at 0.5 (greedy actions are
+# unchanged; see scripts/temperature_scale.py and the README's main job). About 1 h of CPU time on
+# 2 cores (collection is most of it). Held-out initial states 40-49 are never used.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PY="${PYTHON:-$ROOT/.venv/bin/python}"
@@ -27,5 +29,10 @@ export MUJOCO_GL=${MUJOCO_GL:-egl} RAY_AUTH_MODE=disabled
     trainer.total_training_steps=1500 trainer.test_freq=-1 trainer.eval_last=false trainer.log_freq=100 \
     trainer.default_local_dir="$OUT-cont"
 
+# Stage 3: temperature scaling of the action head.
+rm -rf "$OUT-scaled"
+"$PY" "$ROOT/scripts/temperature_scale.py" --checkpoint "$OUT-cont/global_step_1500/actor" --scale 3.2 \
+    --out "$OUT-scaled"
+
 rm -rf "$ROOT/examples/checkpoints/tiny-sft-libero-object"
-cp -r "$OUT-cont/global_step_1500/actor" "$ROOT/examples/checkpoints/tiny-sft-libero-object"
+cp -r "$OUT-scaled" "$ROOT/examples/checkpoints/tiny-sft-libero-object"

@@ -12,6 +12,7 @@ Parameter names equal the released checkpoints' keys (`vision_backbone.featurize
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -220,6 +221,21 @@ class OpenVLAOFTForActionPrediction(nn.Module):
         steps = torch.arange(a, device=input_ids.device)[None]
         action_positions = prefix.shape[1] + lengths - 1 + steps
         return embeds, key_mask, action_positions
+
+    @torch.no_grad()
+    def scale_action_logits(self, scale: float) -> None:
+        """Multiply every action logit by `scale` (the 256 action rows of lm_head; temperature scaling).
+
+        Greedy actions are unchanged; sampling at temperature T then draws what the unscaled model
+        draws at T / scale. The other vocabulary rows, which no action depends on, are left as they are.
+        """
+        if not math.isfinite(scale) or scale <= 0:
+            raise ValueError(f"scale must be a finite number > 0, got {scale}")
+        llm = self.language_model
+        if llm.lm_head.weight.data_ptr() == llm.get_input_embeddings().weight.data_ptr():
+            raise ValueError("lm_head is tied to the input embeddings; scaling it would change the prompt")
+        begin = self.config.action_token_begin
+        llm.lm_head.weight[begin : begin + self.config.n_action_bins] *= scale
 
     # ------------------------------------------------------------------ training switches
     def gradient_checkpointing_enable(self) -> None:
