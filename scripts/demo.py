@@ -152,10 +152,32 @@ def evaluations(episodes: list[dict]) -> list[dict]:
     return rows
 
 
-def run_args(out: Path) -> dict:
-    """The arguments a run in `out` was started with (run_started.json), {} if unknown."""
+def run_args(out: Path, key: str = "args") -> dict:
+    """What run_started.json of the run in `out` records under `key` ("args" or "host"), {} if unknown."""
     marker = out / "run_started.json"
-    return json.loads(marker.read_text()).get("args", {}) if marker.is_file() else {}
+    return json.loads(marker.read_text()).get(key, {}) if marker.is_file() else {}
+
+
+def host_info() -> dict:
+    """The machine a run ran on. CPU runs are deterministic on one kind of CPU, but a CPU with other vector
+    instructions (torch picks AVX2, AVX-512 or AMX kernels) rounds differently, so its rollouts diverge."""
+    import platform
+
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        names = [
+            x.split(":", 1)[1].strip() for x in cpuinfo.read_text().splitlines() if x.startswith("model name")
+        ]
+        cpu = names[0] if names else cpu
+    return {
+        "cpu": cpu,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+    }
 
 
 def report(out: Path, wall_time_s: float) -> dict:
@@ -178,6 +200,7 @@ def report(out: Path, wall_time_s: float) -> dict:
         "curve": curve,
         "wall_time_s": wall_time_s,
         "improvement_points": 100 * (rows[1]["success_rate"] - rows[0]["success_rate"]),
+        "host": run_args(out, "host"),
     }
     _plot(metrics, episodes, out / "success_vs_step.png", float(run_args(out).get("temperature", 1.6)))
     write_json_atomic(out / "summary.json", summary)
@@ -269,7 +292,7 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
     args = {"suite": a.suite, "tasks": a.tasks, "seed": a.seed, "temperature": a.temperature}
-    write_json_atomic(out / "run_started.json", {"time": started, "args": args})
+    write_json_atomic(out / "run_started.json", {"time": started, "args": args, "host": host_info()})
     print(f"[demo] stage 1/4: SFT checkpoint {a.checkpoint}", file=sys.stderr)
     print(
         f"[demo] stage 2-4/4: evaluate SFT, GRPO for {a.steps} steps, evaluate RL -> {out}", file=sys.stderr
@@ -309,6 +332,7 @@ def summary_line(a: argparse.Namespace, summary: dict) -> dict:
         "wall_time_s": round(summary["wall_time_s"], 1),
         "seed": a.seed,
         "temperature": a.temperature,
+        "host": summary.get("host", {}),
     }
 
 

@@ -74,13 +74,15 @@ def test_report_of_a_stopped_run(demo, tmp_path, capsys):
     metrics = [{"step": s, "time": 1000.0 + 60 * s, "train_verify_score/all": 0.1} for s in range(1, 21)]
     (out / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in metrics))
     run_args = {"suite": "libero_object", "tasks": "1,2", "seed": 7, "temperature": 1.0}
-    (out / "run_started.json").write_text(json.dumps({"time": 900.0, "args": run_args}))
+    host = {"cpu": "test cpu", "cpu_capability": "AVX2", "cores": 2, "torch": "2.14.1"}
+    (out / "run_started.json").write_text(json.dumps({"time": 900.0, "args": run_args, "host": host}))
 
     demo.main(["--out", str(out), "--report-only", "--json"])
     printed = capsys.readouterr().out
     line = json.loads(printed.strip().splitlines()[-1])
     assert line["grpo_steps"] == 20 and line["sft_success"] == 0.48 and line["rl_success"] == 0.7
     assert line["improvement_points"] == 22.0 and line["seed"] == 7 and line["temperature"] == 1.0
+    assert line["host"] == host  # the machine the run ran on, not the one making the report
     assert [c["step"] for c in line["curve"]] == [0, 10, 20]
     assert (
         line["curve"][1]["success"] == 0.14
@@ -94,3 +96,11 @@ def test_report_of_a_stopped_run(demo, tmp_path, capsys):
 
     with pytest.raises(SystemExit, match="no evaluation episodes"):
         demo.main(["--out", str(tmp_path / "empty"), "--report-only"])
+
+
+def test_host_info_names_the_cpu_kernels(demo):
+    import torch
+
+    host = demo.host_info()
+    assert host["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert host["cpu"] and host["cores"] >= 1 and host["torch"] == torch.__version__
