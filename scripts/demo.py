@@ -152,7 +152,7 @@ def evaluations(episodes: list[dict]) -> list[dict]:
     return rows
 
 
-def run_args(out: Path, key: str = "args") -> dict:
+def run_started(out: Path, key: str = "args") -> dict:
     """What run_started.json of the run in `out` records under `key` ("args" or "host"), {} if unknown."""
     marker = out / "run_started.json"
     return json.loads(marker.read_text()).get(key, {}) if marker.is_file() else {}
@@ -200,9 +200,9 @@ def report(out: Path, wall_time_s: float) -> dict:
         "curve": curve,
         "wall_time_s": wall_time_s,
         "improvement_points": 100 * (rows[1]["success_rate"] - rows[0]["success_rate"]),
-        "host": run_args(out, "host"),
+        "host": run_started(out, "host"),
     }
-    _plot(metrics, episodes, out / "success_vs_step.png", float(run_args(out).get("temperature", 1.6)))
+    _plot(metrics, episodes, out / "success_vs_step.png", float(run_started(out).get("temperature", 1.6)))
     write_json_atomic(out / "summary.json", summary)
     print("\n| policy | GRPO step | held-out episodes | success | 95% CI |")
     print("|---|---|---|---|---|")
@@ -280,7 +280,7 @@ def main(argv: list[str] | None = None) -> None:
         summary = report(out, stopped_run_wall_time(out))
         if a.json:
             # The run's own suite, tasks, seed and temperature, whatever this command line says.
-            print(json.dumps(summary_line(argparse.Namespace(**{**vars(a), **run_args(out)}), summary)))
+            print(json.dumps(summary_line(argparse.Namespace(**{**vars(a), **run_started(out)}), summary)))
         return
     if not (Path(a.checkpoint) / "config.json").is_file():
         sys.exit(
