@@ -70,8 +70,8 @@ def demo_steps(episode) -> list:
             DemoStep(
                 action=action,
                 state=p["sim_state"],
-                agentview=obs["image"][::-1, ::-1],  # back to the simulator's orientation
-                wrist=obs["wrist_image"][::-1, ::-1],
+                agentview=obs["images"]["agentview"][::-1, ::-1],  # back to the simulator's orientation
+                wrist=obs["images"]["wrist"][::-1, ::-1],
                 eef_pos=p["eef_pos"],
                 eef_quat=p["robot_eef_quat"],
                 gripper_qpos=p["gripper_qpos"],
@@ -99,8 +99,8 @@ def main() -> None:
 
     from tqdm import tqdm
 
-    from verl.envs.config import EnvConfig
     from verl.envs.libero import suites
+    from verl.envs.libero.config import libero_env_config
     from verl.envs.libero.expert_rollout import ExpertJob, parse_ids, run_expert
     from verl.envs.pool import EnvPool
     from verl.utils.dataset.libero_hdf5 import LiberoDemoWriter, demo_file_name
@@ -114,7 +114,7 @@ def main() -> None:
         for t in tasks
     }
     tried = {t: set(writers[t].done_init_state_ids) for t in tasks}
-    cfg = EnvConfig(
+    cfg = libero_env_config(
         suite=args.suite,
         camera_size=args.camera_size,
         use_wrist_image=True,

@@ -19,7 +19,8 @@ import time
 import numpy as np
 import psutil
 
-from verl.envs import EnvConfig, ResetRequest
+from verl.envs import ResetRequest
+from verl.envs.libero.config import libero_env_config
 from verl.envs.pool import EnvPool
 
 # Env steps measured per worker in each mode (slow modes get fewer).
@@ -34,7 +35,7 @@ def _chunk(rng: np.random.Generator, k: int) -> np.ndarray:
 def measure(suite: str, workers: int, chunk: int, mode: str, seed: int) -> tuple[float, float]:
     """(env steps per second over all workers, largest worker RSS in MiB) for one render mode."""
     rng = np.random.default_rng(seed)
-    cfg = EnvConfig(suite=suite, render_mode=mode)
+    cfg = libero_env_config(suite=suite, render_mode=mode)
     with EnvPool(cfg, num_workers=workers) as pool:
 
         def reset(ids: list[int]) -> None:

@@ -31,11 +31,11 @@ def main() -> None:
 
     from tqdm import tqdm
 
-    from verl.envs.config import EnvConfig
+    from verl.envs.libero.config import libero_env_config
     from verl.envs.libero.expert_rollout import ExpertJob, parse_ids, run_expert
     from verl.envs.pool import EnvPool
 
-    cfg = EnvConfig(
+    cfg = libero_env_config(
         suite=args.suite,
         max_steps=args.max_steps,
         render_mode="none",

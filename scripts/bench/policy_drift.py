@@ -174,14 +174,14 @@ def main(argv: list[str] | None = None) -> None:
     if not a.policy:
         raise SystemExit("give --policy (compare) or --noise-std with --out (write a noise control)")
 
-    from verl.envs.config import EnvConfig, PerturbationConfig
+    from verl.envs.libero.config import PerturbationConfig, libero_env_config
     from verl.models.openvla_oft.policy import OpenVLAOFTPolicy
     from verl.trainer.config.validate import parse_id_ranges
 
     torch.set_num_threads(1)
     ref = OpenVLAOFTPolicy.from_pretrained(reference)
     pol = OpenVLAOFTPolicy.from_pretrained(a.policy)
-    env_cfg = EnvConfig(
+    env_cfg = libero_env_config(
         suite=a.suite,
         max_steps=a.max_steps,
         perturbation=PerturbationConfig(pos_noise_m=a.pos_noise, yaw_noise_rad=a.yaw_noise),

@@ -25,7 +25,10 @@ from verl.models.openvla_oft.tiny import write_tiny_checkpoint
 def observations(n: int, seed: int) -> list[dict]:
     rng = np.random.default_rng(seed)
     return [
-        {"image": rng.integers(0, 256, (256, 256, 3), dtype=np.uint8), "instruction": "open the top drawer"}
+        {
+            "images": {"agentview": rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)},
+            "instruction": "open the top drawer",
+        }
         for _ in range(n)
     ]
 

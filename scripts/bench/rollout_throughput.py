@@ -45,10 +45,10 @@ def main() -> None:
     configs = [parse_config(c) for c in args.configs]
 
     from verl.envs.base import ResetRequest
-    from verl.envs.config import EnvConfig
+    from verl.envs.libero.config import libero_env_config
     from verl.envs.pool import EnvPool
     from verl.models.openvla_oft.policy import OpenVLAOFTPolicy
-    from verl.workers.rollout.env_rollout import Episode, run_episodes, sampling_seed
+    from verl.workers.rollout.env_rollout import Episode, policy_actor, run_episodes
 
     root = Path(__file__).resolve().parents[2]
     ckpt = args.checkpoint or str(root / "examples" / "checkpoints" / "tiny-sft-libero-object")
@@ -57,14 +57,8 @@ def main() -> None:
     policy = OpenVLAOFTPolicy.from_pretrained(ckpt).eval()
     results = []
     for workers, stages in configs:
-
-        def act(observations: list[dict], keys: list[tuple[int, int]]):
-            seeds = [sampling_seed(0, *key) for key in keys]
-            out = policy.act(observations, temperature=1.6, row_seeds=seeds)
-            proprio = out.inputs.proprio.numpy() if out.inputs.proprio is not None else None
-            return out.action_tokens.numpy(), out.log_probs.numpy(), out.actions, out.inputs.jpegs, proprio
-
-        cfg = EnvConfig(max_steps=args.max_steps, num_workers=workers, pipeline_stages=stages)
+        act = policy_actor(policy, 1.6, greedy=False, base_key=(0,))
+        cfg = libero_env_config(max_steps=args.max_steps, num_workers=workers, pipeline_stages=stages)
         with EnvPool(cfg) as pool, torch.no_grad():
             # Warm-up: build each simulator for its first task outside the timed run.
             pool.reset(

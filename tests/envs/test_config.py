@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from verl.envs import EnvConfig, PerturbationConfig, ResetRequest, available_envs, get_env_spec, make_env
+from verl.envs import EnvConfig, ResetRequest, available_envs, get_env_spec, make_env
 from verl.envs.libero import (
     DEFAULT_MAX_STEPS,
     SUITES,
@@ -19,48 +19,62 @@ from verl.envs.libero import (
     split_init_states,
     task_language,
 )
+from verl.envs.libero.config import LiberoConfig, PerturbationConfig, libero_env_config
 from verl.envs.libero.convert import policy_to_libero_actions, proprio_from_obs, quat_to_axis_angle, upright
 from verl.envs.libero.suites import check_reset_request
 from verl.envs.video import save_video, video_name
 
 
 def test_defaults_follow_the_openvla_oft_protocol():
-    cfg = EnvConfig()
+    cfg = libero_env_config()
     cfg.validate()
-    assert (cfg.num_steps_wait, cfg.camera_size, cfg.max_steps, cfg.render_mode) == (10, 256, None, "chunk")
+    assert (cfg.sim.num_steps_wait, cfg.sim.camera_size, cfg.max_steps, cfg.render_mode) == (
+        10,
+        256,
+        None,
+        "chunk",
+    )
+    assert EnvConfig().sim == LiberoConfig() and EnvConfig().default_suite == "libero_spatial"
     assert [default_max_steps(s) for s in SUITES] == [220, 280, 300, 520, 400]
     assert DEFAULT_MAX_STEPS["libero_10"] == 520
 
 
 def test_config_is_a_structured_config():
-    schema = OmegaConf.structured(EnvConfig)
-    merged = OmegaConf.merge(
-        schema, OmegaConf.from_dotlist(["max_steps=512", "perturbation.pos_noise_m=0.04"])
-    )
-    cfg = OmegaConf.to_object(merged)
-    assert isinstance(cfg, EnvConfig) and isinstance(cfg.perturbation, PerturbationConfig)
-    assert cfg.max_steps == 512 and cfg.perturbation.enabled
+    schema = OmegaConf.structured(LiberoConfig)
+    merged = OmegaConf.merge(schema, OmegaConf.from_dotlist(["perturbation.pos_noise_m=0.04"]))
+    sim = OmegaConf.to_object(merged)
+    assert isinstance(sim, LiberoConfig) and isinstance(sim.perturbation, PerturbationConfig)
+    cfg = EnvConfig(max_steps=512, sims={"libero": sim})
+    assert cfg.max_steps == 512 and cfg.sim.perturbation.enabled
     cfg.validate()
 
 
 @pytest.mark.parametrize(
     ("overrides", "field", "allowed"),
     [
-        ({"name": "mujoco_soccer"}, "env.name", "libero"),
         ({"suite": "libero_100"}, "env.suite", "libero_object"),
         ({"render_mode": "sometimes"}, "env.render_mode", "every_step"),
         ({"max_steps": 0}, "env.max_steps", "or null"),
-        ({"num_steps_wait": -1}, "env.num_steps_wait", ">= 0"),
+        ({"num_steps_wait": -1}, "env.libero.num_steps_wait", ">= 0"),
         ({"step_timeout_s": 0.0}, "env.step_timeout_s", "> 0"),
-        ({"perturbation": PerturbationConfig(pos_noise_m=-0.1)}, "env.perturbation.pos_noise_m", ">= 0"),
-        ({"render_mode": "none", "use_wrist_image": True}, "env.use_wrist_image", "chunk"),
+        (
+            {"perturbation": PerturbationConfig(pos_noise_m=-0.1)},
+            "env.libero.perturbation.pos_noise_m",
+            ">= 0",
+        ),
+        ({"render_mode": "none", "use_wrist_image": True}, "env.libero.use_wrist_image", "chunk"),
         ({"num_workers": 2, "pipeline_stages": 3}, "env.pipeline_stages", "1..env.num_workers (2)"),
     ],
 )
 def test_validate_names_the_field_and_allowed_values(overrides, field, allowed):
     with pytest.raises(ValueError) as err:
-        EnvConfig(**overrides).validate()
+        libero_env_config(**overrides).validate()
     assert field in str(err.value) and allowed in str(err.value)
+
+
+def test_unknown_env_name_lists_the_registered_ones():
+    with pytest.raises(ValueError, match="env.name.*libero"):
+        EnvConfig(name="mujoco_soccer").validate()
 
 
 def test_registry_lists_known_envs_for_unknown_names():

@@ -110,11 +110,11 @@ def test_parse_ids():
 @pytest.mark.sim
 @pytest.mark.slow
 def test_expert_succeeds_through_the_pool():
-    from verl.envs.config import EnvConfig
+    from verl.envs.libero.config import libero_env_config
     from verl.envs.libero.expert_rollout import ExpertJob, run_expert
     from verl.envs.pool import EnvPool
 
-    cfg = EnvConfig(render_mode="none", privileged_obs=True, num_workers=2)
+    cfg = libero_env_config(render_mode="none", privileged_obs=True, num_workers=2)
     # The drawer bowl (spatial 4) needs a rim grasp away from the drawer walls; object 0 a straddle.
     jobs = [ExpertJob("libero_object", 0, 0), ExpertJob("libero_spatial", 4, 0)]
     with EnvPool(cfg, num_workers=2) as pool:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from verl.envs import EnvConfig, PerturbationConfig, ResetRequest, make_env
+from verl.envs import EnvConfig, ResetRequest, make_env
 from verl.envs.libero import init_states
+from verl.envs.libero.config import PerturbationConfig, libero_env_config
 
 pytestmark = pytest.mark.sim
 
@@ -24,11 +25,15 @@ def _run(cfg: EnvConfig, chunks: list[np.ndarray], record: bool):
     env = make_env(cfg)
     try:
         first = env.reset(ResetRequest("libero_object", 0, 3, seed=1, record_video=record))
-        images, proprios, frames = [first.obs["image"]], [first.obs["proprio"]], list(first.frames)
+        images, proprios, frames = (
+            [first.obs["images"]["agentview"]],
+            [first.obs["proprio"]],
+            list(first.frames),
+        )
         for chunk in chunks:
             result = env.step_chunk(chunk)
             assert not result.failed and result.steps == 8
-            images.append(result.obs["image"])
+            images.append(result.obs["images"]["agentview"])
             proprios.append(result.obs["proprio"])
             frames += result.frames
         return images, proprios, frames, env.sim_env.get_sim_state().copy()
@@ -39,9 +44,9 @@ def _run(cfg: EnvConfig, chunks: list[np.ndarray], record: bool):
 def test_render_at_chunk_boundaries_is_identical_to_rendering_every_step():
     chunks = _random_chunks(3)
     ref_images, ref_proprio, ref_frames, ref_state = _run(
-        EnvConfig(render_mode="every_step"), chunks, record=True
+        libero_env_config(render_mode="every_step"), chunks, record=True
     )
-    images, proprio, _, state = _run(EnvConfig(render_mode="chunk"), chunks, record=False)
+    images, proprio, _, state = _run(libero_env_config(render_mode="chunk"), chunks, record=False)
     assert len(ref_frames) == 1 + 3 * 8
     for ref, img in zip(ref_images, images):
         assert img is not None and img.dtype == np.uint8 and img.shape == (256, 256, 3)
@@ -56,7 +61,7 @@ def test_render_at_chunk_boundaries_is_identical_to_rendering_every_step():
 
 def test_goal_predicate_gives_success_and_ends_the_episode():
     """libero_goal task 0 is "open the middle drawer of the cabinet": open it by setting its joint."""
-    env = make_env(EnvConfig(suite="libero_goal", render_mode="none"))
+    env = make_env(libero_env_config(suite="libero_goal", render_mode="none"))
     try:
         env.reset(ResetRequest("libero_goal", 0, 0))
         still = np.zeros((1, 7))
@@ -78,20 +83,22 @@ def test_goal_predicate_gives_success_and_ends_the_episode():
 
 
 def test_step_limit_wait_steps_and_initial_state():
-    env = make_env(EnvConfig(suite="libero_object", max_steps=12, num_steps_wait=0, render_mode="chunk"))
+    env = make_env(
+        libero_env_config(suite="libero_object", max_steps=12, num_steps_wait=0, render_mode="chunk")
+    )
     try:
         states = init_states("libero_object", 1)
         first = env.reset(ResetRequest("libero_object", 1, 7))
         # With no wait steps the observation is the fixed initial state itself.
         np.testing.assert_array_equal(env.sim_env.get_sim_state(), states[7])
         np.testing.assert_allclose(first.obs["proprio"][6:8], states[7][1 + 7 : 1 + 9], atol=1e-6)
-        assert first.obs["image"].shape == (256, 256, 3)
+        assert first.obs["images"]["agentview"].shape == (256, 256, 3)
         a = env.step_chunk(np.zeros((8, 7)))
         b = env.step_chunk(np.zeros((8, 7)))
         assert (a.steps, a.done, b.steps, b.done, b.success) == (8, False, 4, True, False)
-        assert b.obs["image"] is not None  # the step that hits the limit renders
+        assert b.obs["images"]["agentview"] is not None  # the step that hits the limit renders
         other = env.reset(ResetRequest("libero_object", 1, 8))
-        assert not np.array_equal(other.obs["image"], first.obs["image"])
+        assert not np.array_equal(other.obs["images"]["agentview"], first.obs["images"]["agentview"])
     finally:
         env.close()
 
@@ -106,8 +113,12 @@ def _object_xy_yaw(env) -> dict[str, np.ndarray]:
 
 
 def test_perturbation_is_seeded_and_keeps_objects_on_the_table():
-    cfg = EnvConfig(suite="libero_object", render_mode="none", num_steps_wait=0)
-    cfg.perturbation = PerturbationConfig(pos_noise_m=0.03, yaw_noise_rad=0.5)
+    cfg = libero_env_config(
+        suite="libero_object",
+        render_mode="none",
+        num_steps_wait=0,
+        perturbation=PerturbationConfig(pos_noise_m=0.03, yaw_noise_rad=0.5),
+    )
     env = make_env(cfg)
     try:
         original = init_states("libero_object", 2)[0]
@@ -120,7 +131,7 @@ def test_perturbation_is_seeded_and_keeps_objects_on_the_table():
             np.testing.assert_array_equal(poses[0][n], poses[1][n])
         assert any(not np.allclose(poses[0][n], poses[2][n]) for n in names)
         # z is never changed and x/y moves stay within the noise size
-        env.cfg.perturbation = PerturbationConfig()
+        env.settings.perturbation = PerturbationConfig()
         env.reset(ResetRequest("libero_object", 2, 0, seed=11))
         unperturbed = _object_xy_yaw(env)
         np.testing.assert_array_equal(env.sim_env.get_sim_state(), original)
@@ -128,10 +139,10 @@ def test_perturbation_is_seeded_and_keeps_objects_on_the_table():
             d = poses[0][n][:3] - unperturbed[n][:3]
             assert abs(d[2]) < 1e-9 and np.all(np.abs(d[:2]) <= 0.03 + 1e-9)
         # after settling with the wait steps, every object rests at its unperturbed height
-        env.cfg.num_steps_wait = 10
+        env.settings.num_steps_wait = 10
         env.reset(ResetRequest("libero_object", 2, 0, seed=11))
         settled_reference = _object_xy_yaw(env)
-        env.cfg.perturbation = PerturbationConfig(pos_noise_m=0.03, yaw_noise_rad=0.5)
+        env.settings.perturbation = PerturbationConfig(pos_noise_m=0.03, yaw_noise_rad=0.5)
         env.reset(ResetRequest("libero_object", 2, 0, seed=11))
         settled = _object_xy_yaw(env)
         for n in names:
@@ -141,17 +152,19 @@ def test_perturbation_is_seeded_and_keeps_objects_on_the_table():
 
 
 def test_privileged_and_wrist_observations():
-    cfg = EnvConfig(suite="libero_object", use_wrist_image=True, privileged_obs=True, num_steps_wait=2)
+    cfg = libero_env_config(
+        suite="libero_object", use_wrist_image=True, privileged_obs=True, num_steps_wait=2
+    )
     env = make_env(cfg)
     try:
         obs = env.reset(ResetRequest("libero_object", 0, 0)).obs
-        assert obs["wrist_image"].shape == (256, 256, 3) and obs["wrist_image"].dtype == np.uint8
-        assert not np.array_equal(obs["wrist_image"], obs["image"])
+        assert obs["images"]["wrist"].shape == (256, 256, 3) and obs["images"]["wrist"].dtype == np.uint8
+        assert not np.array_equal(obs["images"]["wrist"], obs["images"]["agentview"])
         privileged = obs["privileged"]
         assert isinstance(privileged, dict) and privileged
         # proprio is sampled by robosuite a few physics substeps before the end of the step
         np.testing.assert_allclose(privileged["eef_pos"], obs["proprio"][:3], atol=1e-3)
         result = env.step_chunk(np.zeros((3, 7)))
-        assert result.obs["wrist_image"] is not None and "privileged" in result.obs
+        assert result.obs["images"]["wrist"] is not None and "privileged" in result.obs
     finally:
         env.close()

@@ -14,8 +14,9 @@ import numpy as np
 import psutil
 import pytest
 
-from verl.envs import EnvConfig, ResetRequest
+from verl.envs import ResetRequest
 from verl.envs.libero import SUITES, task_language
+from verl.envs.libero.config import libero_env_config
 from verl.envs.pool import EnvPool
 from verl.envs.video import save_video, video_name
 
@@ -29,7 +30,7 @@ W0, W1 = "libero_90", "libero_10"
 
 @pytest.fixture(scope="module")
 def pool():
-    with EnvPool(EnvConfig(step_timeout_s=STEP_TIMEOUT_S, reset_timeout_s=120.0), num_workers=2) as p:
+    with EnvPool(libero_env_config(step_timeout_s=STEP_TIMEOUT_S, reset_timeout_s=120.0), num_workers=2) as p:
         yield p
 
 
@@ -46,7 +47,11 @@ def test_task0_of_every_suite_resets_and_steps(pool):
         for (_, request), result in zip(batch, results):
             assert not result.failed, result.error
             obs = result.obs
-            assert obs["image"].dtype == np.uint8 and obs["image"].shape == (256, 256, 3)
+            assert obs["images"]["agentview"].dtype == np.uint8 and obs["images"]["agentview"].shape == (
+                256,
+                256,
+                3,
+            )
             assert obs["proprio"].dtype == np.float32 and obs["proprio"].shape == (8,)
             assert obs["instruction"] == task_language(request.suite, 0)
             assert result.info["episode_steps"] == 0 and result.steps == 0
@@ -54,7 +59,7 @@ def test_task0_of_every_suite_resets_and_steps(pool):
         steps = pool.step([(w, _still()) for w, _ in batch])
         for before, after in zip(results, steps):
             assert not after.failed and after.steps == 8 and after.info["episode_steps"] == 8
-            assert after.obs["image"] is not None and not np.array_equal(
+            assert after.obs["images"]["agentview"] is not None and not np.array_equal(
                 before.obs["proprio"], after.obs["proprio"]
             )
 
@@ -97,13 +102,13 @@ def test_send_step_and_collect_match_step_and_guard_their_order(pool):
     with pytest.raises(RuntimeError, match="worker 1: the result of its last request was not collected"):
         pool.send_step([(1, _still())])
     with pytest.raises(RuntimeError, match="worker 0 has no request in flight"):
-        pool.collect([0])
+        pool.receive_steps([0])
     pool.send_step([(0, _still())])  # worker 1 steps meanwhile
-    split = pool.collect([0]) + pool.collect([1])
+    split = pool.receive_steps([0]) + pool.receive_steps([1])
     for a, b in zip(lockstep, split):
         assert not b.failed and b.steps == 8
         np.testing.assert_array_equal(a.obs["proprio"], b.obs["proprio"])
-        np.testing.assert_array_equal(a.obs["image"], b.obs["image"])
+        np.testing.assert_array_equal(a.obs["images"]["agentview"], b.obs["images"]["agentview"])
 
 
 def test_bad_input_gives_clear_errors_or_failed_episodes(pool):
@@ -138,14 +143,14 @@ def test_recorded_episode_returns_every_frame_and_saves_a_video(pool, tmp_path):
         result = pool.step([(1, _still())])[0]
         assert len(result.frames) == 8
         frames += result.frames
-    np.testing.assert_array_equal(frames[-1], result.obs["image"])
+    np.testing.assert_array_equal(frames[-1], result.obs["images"]["agentview"])
     name = video_name(W1, 0, 4, result.success)
     path = save_video(frames, str(tmp_path / name), fps=30)
     assert len(imageio.mimread(path)) == 17
 
 
 def test_close_leaves_no_processes():
-    pool = EnvPool(EnvConfig(), num_workers=2)
+    pool = EnvPool(libero_env_config(), num_workers=2)
     pids = pool.worker_pids()
     assert all(psutil.pid_exists(p) for p in pids)
     pool.close()
@@ -162,9 +167,9 @@ def test_workers_die_with_their_parent():
     script = textwrap.dedent(
         """
         import sys, time
-        from verl.envs import EnvConfig
+        from verl.envs.libero.config import libero_env_config
         from verl.envs.pool import EnvPool
-        pool = EnvPool(EnvConfig(), num_workers=1)
+        pool = EnvPool(libero_env_config(), num_workers=1)
         print(pool.worker_pids()[0], flush=True)
         time.sleep(600)
         """

@@ -46,11 +46,11 @@ def make_observations(n: int, seed: int = 0, wrist: bool = False, size: int = 25
     observations = []
     for i in range(n):
         obs = {
-            "image": rng.integers(0, 256, (size, size, 3), dtype=np.uint8),
+            "images": {"agentview": rng.integers(0, 256, (size, size, 3), dtype=np.uint8)},
             "proprio": rng.normal(0.0, 0.5, 8).astype(np.float32),
             "instruction": INSTRUCTIONS[i % len(INSTRUCTIONS)],
         }
         if wrist:
-            obs["wrist_image"] = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+            obs["images"]["wrist"] = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
         observations.append(obs)
     return observations

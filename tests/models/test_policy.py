@@ -185,7 +185,7 @@ def test_wrist_image_and_proprio(tiny_proprio_checkpoint):
     wrist_changed["images"][:, 1] = 255 - wrist_changed["images"][:, 1]
     assert (policy.action_logits(wrist_changed) - base).abs().max() > 1e-5
     assert (policy.action_logits(dict(batch, proprio=-batch["proprio"])) - base).abs().max() > 1e-5
-    with pytest.raises(ValueError, match="wrist_image"):
+    with pytest.raises(ValueError, match="num_images_in_input=2 needs 2"):
         policy.prepare(make_observations(1, wrist=False))
 
 
@@ -236,3 +236,30 @@ def test_config_requires_chunk_and_action_dim(tiny_checkpoint):
         _ = config.num_action_tokens
     with pytest.raises(ValueError, match="normalization_type"):
         OpenVLAOFTConfig.from_dict(dict(config.to_dict(), normalization_type="minmax"))
+
+
+def test_bind_observations_checks_cameras_and_proprio(tiny_proprio_checkpoint):
+    policy = OpenVLAOFTPolicy.from_pretrained(tiny_proprio_checkpoint)
+    assert policy.config.num_images_in_input == 2 and policy.config.use_proprio
+    with pytest.raises(ValueError, match="takes 2 images.*renders 1"):
+        policy.bind_observations(("agentview",), 8)
+    with pytest.raises(ValueError, match="8-d proprio.*provides 3"):
+        policy.bind_observations(("agentview", "wrist"), 3)
+    policy.bind_observations(("front", "hand", "top"), 8)
+    assert policy.camera_keys == ["front", "hand"]
+    # the bound cameras are read by name, whatever else the observation carries
+    obs = make_observations(2, wrist=True, size=112)
+    renamed = [
+        dict(
+            o,
+            images={
+                "top": o["images"]["agentview"],
+                **{"front": o["images"]["agentview"], "hand": o["images"]["wrist"]},
+            },
+        )
+        for o in obs
+    ]
+    a = policy.prepare(renamed).images
+    policy.camera_keys = None
+    b = policy.prepare(obs).images
+    assert torch.equal(a, b)

@@ -27,9 +27,12 @@ def rollout_batch(policy, n_traj=4, steps=(3, 2, 1, 3), seed=0):
         t = Trajectory(Episode("libero_object", i % 2, i, i, uid=f"g{i // 2}"))
         t.instruction = ["pick up the ketchup and place it in the basket", "pick up the milk"][i % 2]
         for _ in range(steps[i]):
-            obs = {"image": rng.integers(0, 255, (64, 64, 3), dtype=np.uint8), "instruction": t.instruction}
+            obs = {
+                "images": {"agentview": rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)},
+                "instruction": t.instruction,
+            }
             out = policy.act([obs], temperature=1.6, generator=gen)
-            t.jpegs.append(out.inputs.jpegs[0])
+            t.jpegs.append(out.jpegs[0])
             t.action_tokens.append(out.action_tokens[0].numpy().astype(np.uint8))
             t.log_probs.append(out.log_probs[0].numpy())
         t.finish_step = steps[i] * 8 - 3  # the last chunk stopped early
@@ -57,7 +60,7 @@ def make_actor(policy, mode="seq-mean-token-mean"):
         seed=0,
     )
     opt = torch.optim.AdamW(policy.model.parameters(), lr=1e-3)
-    return DataParallelPPOActor(policy.model, policy.processor, opt, None, settings, torch.device("cpu"), 56)
+    return DataParallelPPOActor(policy, opt, None, settings, torch.device("cpu"))
 
 
 def test_recomputed_log_probs_equal_the_rollouts(policy):

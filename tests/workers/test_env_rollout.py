@@ -39,7 +39,7 @@ class ScriptedPool:
 
     def step(self, requests):
         self.send_step(requests)
-        return self.collect([w for w, _ in requests])
+        return self.receive_steps([w for w, _ in requests])
 
     def send_step(self, requests):
         self.calls.append(("send", tuple(w for w, _ in requests)))
@@ -54,7 +54,7 @@ class ScriptedPool:
                 obs={"instruction": "x", "w": w}, success=done and init % 2 == 0, done=done, steps=n
             )
 
-    def collect(self, workers):
+    def receive_steps(self, workers):
         self.calls.append(("collect", tuple(workers)))
         return [self.results.pop(w) for w in workers]
 

@@ -12,11 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from verl.envs import EnvConfig
-from verl.envs.config import PerturbationConfig
+from verl.envs.libero.config import PerturbationConfig, libero_env_config
 from verl.envs.pool import EnvPool
 from verl.models.openvla_oft.policy import OpenVLAOFTPolicy
-from verl.workers.rollout.env_rollout import Episode, run_episodes, sampling_seed
+from verl.workers.rollout.env_rollout import Episode, policy_actor, run_episodes
 
 pytestmark = pytest.mark.sim
 
@@ -26,13 +25,10 @@ SHIPPED = Path(__file__).resolve().parents[2] / "examples" / "checkpoints" / "ti
 def test_sampled_rollouts_ignore_batching_scheduling_and_simulator_history():
     policy = OpenVLAOFTPolicy.from_pretrained(str(SHIPPED)).eval()
 
-    def act(observations, keys):
-        out = policy.act(observations, temperature=1.6, row_seeds=[sampling_seed(3, 5, *k) for k in keys])
-        proprio = out.inputs.proprio.numpy() if out.inputs.proprio is not None else None
-        return out.action_tokens.numpy(), out.log_probs.numpy(), out.actions, out.inputs.jpegs, proprio
+    act = policy_actor(policy, 1.6, greedy=False, base_key=(3, 5))
 
     episodes = [Episode("libero_object", 1 + i % 2, 40 + i, seed=7000 + i) for i in range(4)]
-    cfg = EnvConfig(
+    cfg = libero_env_config(
         max_steps=40, num_workers=2, perturbation=PerturbationConfig(pos_noise_m=0.01, yaw_noise_rad=0.05)
     )
     with EnvPool(cfg) as pool:

@@ -1,11 +1,13 @@
 """The environment interface: reset to a task and initial state, step an action chunk, close.
 
 Observation dict (plain numpy, produced by every env, consumed by the policy):
-    "image":        uint8 [H, W, 3] agent-view camera, upright; None when the call did not render
-    "wrist_image":  uint8 [H, W, 3] wrist camera, upright (only when env.use_wrist_image)
-    "proprio":      float32 [8] eef position (3), eef axis-angle (3), gripper qpos (2)
+    "images":       {camera name: uint8 [H, W, 3] upright, or None when the call did not render}, one
+                    entry per camera of the env's `ObservationSpec`, in its order (the first is the
+                    primary camera); empty without cameras
+    "proprio":      float32 [p] robot state, p = the spec's proprio_dim (absent when p = 0)
     "instruction":  str, the task's language instruction
-    "privileged":   dict of numpy arrays (only when env.privileged_obs)
+    "privileged":   dict of numpy arrays, simulator state for scripted experts (when the simulator's
+                    config asks for it)
 """
 
 from __future__ import annotations
@@ -15,9 +17,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-# Observation keys, shared by envs and the rollout.
-OBS_IMAGE = "image"
-OBS_WRIST_IMAGE = "wrist_image"
+# Observation keys, shared by envs, policies and the rollout.
+OBS_IMAGES = "images"
 OBS_PROPRIO = "proprio"
 OBS_INSTRUCTION = "instruction"
 OBS_PRIVILEGED = "privileged"
@@ -46,8 +47,9 @@ class EnvResult:
     steps: policy steps executed by this call (0 for a reset).
     failed: the episode ended because of an error (bad input, simulator error, crashed or hung worker).
     error: why it failed.
-    frames: upright agent-view frames rendered during this call, for episodes recording video.
+    frames: upright primary-camera frames rendered during this call, for episodes recording video.
     info: episode bookkeeping: "episode_steps", "max_steps", "suite", "task_id", "init_state_id".
+        A simulator may add its own entries.
     """
 
     obs: dict[str, Any] | None

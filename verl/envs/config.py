@@ -1,13 +1,16 @@
-"""The `env.*` config group: which simulator, the episode protocol, rendering and the worker pool.
+"""The `env.*` config group: which simulator, the settings every simulator shares, and each
+simulator's own settings.
 
-A plain dataclass of primitives and nested dataclasses so that Hydra/OmegaConf can use it as a
-structured config. Defaults reproduce the official OpenVLA-OFT LIBERO evaluation protocol.
+Shared settings (the worker pool, timeouts, rendering, pipelining, seeds, videos, the step limit) are
+fields here. A simulator's own settings are a dataclass of its package (`EnvSpec.config_cls`), given on
+the command line as `env.<name>.<field>` and held in `sims[<name>]`; `cfg.sim` is the active one's.
+Plain dataclasses of primitives, so Hydra/OmegaConf can use them as structured configs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 # How cameras are rendered. "chunk": only at the end of each action chunk (and every step for an
 # episode recording video); "every_step": every control step (the reference behaviour, slow);
@@ -16,54 +19,21 @@ RENDER_MODES = ("chunk", "every_step", "none")
 
 
 @dataclass
-class PerturbationConfig:
-    """Seeded noise on the initial poses of the movable objects, applied after the init state is set.
-
-    Off when both sizes are 0. The offsets are drawn uniformly in [-size, size] from the reset
-    request's seed, so the same (init state, seed) always gives the same scene.
-    """
-
-    # Half-width of the uniform x/y offset of every movable object, in metres (z is never changed).
-    pos_noise_m: float = 0.0
-    # Half-width of the uniform rotation about the world z axis, in radians.
-    yaw_noise_rad: float = 0.0
-    # Samples tried per object before it is left at its original pose, when a sample would make the
-    # object interpenetrate its neighbours more than `penetration_tol_m` beyond the original state.
-    max_tries: int = 20
-    # Extra penetration depth (metres) tolerated relative to the unperturbed scene.
-    penetration_tol_m: float = 0.002
-
-    @property
-    def enabled(self) -> bool:
-        return self.pos_noise_m > 0.0 or self.yaw_noise_rad > 0.0
-
-
-@dataclass
 class EnvConfig:
-    """Environment, episode protocol and worker pool settings (the `env.*` group)."""
+    """Simulator choice, episode limits and worker pool settings shared by every simulator (`env.*`)."""
 
     # Registered simulator name (see verl.envs.registry.available_envs()).
     name: str = "libero"
     # Default suite of env-level tools (benchmarks, demo collection, SFT evaluation); one of the
-    # simulator's suites (LIBERO: libero_spatial, libero_object, libero_goal, libero_10, libero_90).
-    # Reset requests name their own suite: the GRPO trainer takes suites from data.task_suite_name.
-    suite: str = "libero_spatial"
-    # Policy steps per episode after the wait steps; None = the suite's OpenVLA-OFT default
-    # (spatial 220, object 280, goal 300, libero_10 520, libero_90 400). SimpleVLA-RL uses 512.
+    # simulator's suites, None = its first. Reset requests name their own suite: the GRPO trainer
+    # takes suites from data.task_suite_name.
+    suite: Optional[str] = None
+    # Policy steps per episode (after any settling steps); None = the simulator's per-suite default
+    # (LIBERO: OpenVLA-OFT's spatial 220, object 280, goal 300, libero_10 520, libero_90 400).
+    # SimpleVLA-RL uses 512.
     max_steps: Optional[int] = None
-    # Steps with the dummy action (zero motion, gripper open) after reset, letting objects settle;
-    # they do not count toward max_steps.
-    num_steps_wait: int = 10
-    # Height and width of every camera image, in pixels.
-    camera_size: int = 256
-    # Also render the wrist camera (obs["wrist_image"]); when False the wrist camera is not built.
-    use_wrist_image: bool = False
     # One of RENDER_MODES.
     render_mode: str = "chunk"
-    # Add obs["privileged"] (simulator state for scripted experts; see verl.envs.libero.privileged).
-    privileged_obs: bool = False
-    # Seeded initial-pose perturbation of the movable objects (generalisation tests).
-    perturbation: PerturbationConfig = field(default_factory=PerturbationConfig)
     # Simulator worker processes per rollout worker (one simulator each).
     num_workers: int = 2
     # Groups the workers form in a rollout: the policy computes one group's next action chunks while
@@ -79,6 +49,27 @@ class EnvConfig:
     video_fps: int = 30
     # Base seed from which the rollout derives the per-episode seeds of its reset requests.
     seed: int = 0
+    # Each simulator's own settings by simulator name (`env.<name>.*`); a missing entry means the
+    # simulator's defaults. Filled from the command line by the config schema.
+    sims: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def sim(self) -> Any:
+        """The settings of the simulator named by `name` (its spec's `config_cls`)."""
+        if self.name not in self.sims:
+            from verl.envs.registry import get_env_spec
+
+            self.sims[self.name] = get_env_spec(self.name).default_config()
+        return self.sims[self.name]
+
+    @property
+    def default_suite(self) -> str:
+        """`suite`, or the simulator's first suite."""
+        if self.suite is not None:
+            return self.suite
+        from verl.envs.registry import get_env_spec
+
+        return get_env_spec(self.name).suites[0]
 
     def validate(self) -> None:
         """Raise ValueError naming the offending field and its allowed values."""
@@ -86,41 +77,45 @@ class EnvConfig:
 
         if self.name not in available_envs():
             raise ValueError(f"env.name={self.name!r} is not registered; available: {available_envs()}")
-        suites = get_env_spec(self.name).suites
-        if self.suite not in suites:
-            raise ValueError(f"env.suite={self.suite!r} is unknown for env {self.name!r}; allowed: {suites}")
+        spec = get_env_spec(self.name)
+        if self.suite is not None and self.suite not in spec.suites:
+            raise ValueError(
+                f"env.suite={self.suite!r} is unknown for env {self.name!r}; allowed: {spec.suites}"
+            )
         if self.render_mode not in RENDER_MODES:
             raise ValueError(f"env.render_mode={self.render_mode!r}; allowed: {RENDER_MODES}")
-        _positive("max_steps", self.max_steps, allow_none=True)
-        _non_negative("num_steps_wait", self.num_steps_wait)
-        _positive("camera_size", self.camera_size)
-        _positive("num_workers", self.num_workers)
-        _positive("pipeline_stages", self.pipeline_stages)
+        positive("env.max_steps", self.max_steps, allow_none=True)
+        positive("env.num_workers", self.num_workers)
+        positive("env.pipeline_stages", self.pipeline_stages)
         if self.pipeline_stages > self.num_workers:
             raise ValueError(
                 f"env.pipeline_stages={self.pipeline_stages}: allowed 1..env.num_workers ({self.num_workers})"
             )
-        _positive("step_timeout_s", self.step_timeout_s)
-        _positive("reset_timeout_s", self.reset_timeout_s)
-        _positive("video_fps", self.video_fps)
-        _non_negative("perturbation.pos_noise_m", self.perturbation.pos_noise_m)
-        _non_negative("perturbation.yaw_noise_rad", self.perturbation.yaw_noise_rad)
-        _positive("perturbation.max_tries", self.perturbation.max_tries)
-        _non_negative("perturbation.penetration_tol_m", self.perturbation.penetration_tol_m)
-        if self.render_mode == "none" and self.use_wrist_image:
+        positive("env.step_timeout_s", self.step_timeout_s)
+        positive("env.reset_timeout_s", self.reset_timeout_s)
+        positive("env.video_fps", self.video_fps)
+        unknown = sorted(set(self.sims) - set(available_envs()))
+        if unknown:
+            raise ValueError(f"env.{unknown[0]}: no simulator of that name; available: {available_envs()}")
+        sim = self.sim
+        if not isinstance(sim, spec.config_cls):
             raise ValueError(
-                "env.use_wrist_image=True needs cameras; env.render_mode must be 'chunk' or 'every_step'"
+                f"env.{self.name} must be a {spec.config_cls.__name__}, got {type(sim).__name__}"
             )
+        if hasattr(sim, "validate"):
+            sim.validate(f"env.{self.name}", self)
 
 
-def _positive(name: str, value: float | None, allow_none: bool = False) -> None:
+def positive(name: str, value: float | None, allow_none: bool = False) -> None:
+    """Raise ValueError unless `value` > 0 (or None when allowed); `name` is the full key."""
     if value is None and allow_none:
         return
     if value is None or value <= 0:
         allowed = "a number > 0" + (" or null" if allow_none else "")
-        raise ValueError(f"env.{name}={value!r}; allowed: {allowed}")
+        raise ValueError(f"{name}={value!r}; allowed: {allowed}")
 
 
-def _non_negative(name: str, value: float) -> None:
+def non_negative(name: str, value: float) -> None:
+    """Raise ValueError unless `value` >= 0; `name` is the full key."""
     if value < 0:
-        raise ValueError(f"env.{name}={value!r}; allowed: a number >= 0")
+        raise ValueError(f"{name}={value!r}; allowed: a number >= 0")

@@ -1,7 +1,7 @@
 """EnvPool: persistent simulator worker processes with batched reset/step, timeouts and restarts.
 
 Each worker is a fresh interpreter (verl.envs.worker) owning one simulator, re-used across episodes
-and tasks. Requests to different workers run concurrently; `send_step` + `collect` let the caller
+and tasks. Requests to different workers run concurrently; `send_step` + `receive_steps` let the caller
 work while a chunk runs. A worker that dies or exceeds its timeout is killed and replaced, and its
 episode comes back as failed with the reason; the rest of the batch is unaffected. Workers exit with
 the pool (close(), garbage collection, interpreter exit) and with the parent process if it dies.
@@ -9,6 +9,7 @@ the pool (close(), garbage collection, interpreter exit) and with the parent pro
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pickle
 import signal
@@ -19,12 +20,14 @@ import time
 import weakref
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
+from pathlib import Path
 
 import numpy as np
 
 from verl.envs.base import EnvResult, ResetRequest
 from verl.envs.config import EnvConfig
-from verl.envs.registry import EnvSpec, get_env_spec
+from verl.envs.registry import get_env_spec
+from verl.envs.spec import EnvSpec
 
 _SHUTDOWN_GRACE_S = 10.0
 
@@ -39,9 +42,20 @@ class _Worker:
     info: dict = field(default_factory=dict)
 
 
-def _start_worker(cfg: EnvConfig) -> _Worker:
+def _import_root(module: str) -> str:
+    """The directory a module's top-level package is imported from."""
+    spec = importlib.util.find_spec(module.split(".")[0])
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    return str(Path(locations[0] if locations else spec.origin).parent) if spec else ""
+
+
+def _start_worker(cfg: EnvConfig, module: str) -> _Worker:
     parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     env = dict(os.environ)
+    # The worker imports the framework and the simulator's registering module from where this
+    # process does, whatever its working directory.
+    roots = dict.fromkeys(r for r in (_import_root("verl"), _import_root(module)) if r)
+    env["PYTHONPATH"] = os.pathsep.join([*roots, *filter(None, [env.get("PYTHONPATH", "")])])
     env.setdefault("MUJOCO_GL", "egl")
     env.setdefault("PYOPENGL_PLATFORM", env["MUJOCO_GL"])
     # One malloc arena: the renderer's threads otherwise keep ~50 MiB of freed heap each.
@@ -57,7 +71,7 @@ def _start_worker(cfg: EnvConfig) -> _Worker:
     finally:
         child.close()
     conn = Connection(parent.detach())
-    conn.send(("config", cfg))
+    conn.send(("config", cfg, module))
     return _Worker(proc=proc, conn=conn)
 
 
@@ -106,7 +120,7 @@ class EnvPool:
         n = cfg.num_workers if num_workers is None else num_workers
         if n < 1:
             raise ValueError(f"num_workers={n}; allowed: an integer >= 1")
-        self._workers: list[_Worker] = [_start_worker(cfg) for _ in range(n)]
+        self._workers: list[_Worker] = [_start_worker(cfg, self.spec.module) for _ in range(n)]
         self.restarts = 0
         # Requests sent and not yet answered: worker -> (deadline, "reset" | "step", timeout in s).
         self._inflight: dict[int, tuple[float, str, float]] = {}
@@ -140,10 +154,10 @@ class EnvPool:
     def step(self, requests: list[tuple[int, np.ndarray]]) -> list[EnvResult]:
         """Execute one action chunk [k, action_dim] (policy convention) per (worker index, chunk)."""
         self.send_step(requests)
-        return self.collect([i for i, _ in requests])
+        return self.receive_steps([i for i, _ in requests])
 
     def send_step(self, requests: list[tuple[int, np.ndarray]]) -> None:
-        """Start the chunks of `step` without waiting; `collect` returns their results. Meanwhile the
+        """Start the chunks of `step` without waiting; `receive_steps` returns their results. Meanwhile the
         caller can compute the next actions of other workers (pipelined rollout)."""
         self._check_workers([i for i, _ in requests])
         messages = []
@@ -157,7 +171,7 @@ class EnvPool:
             messages.append((i, ("step", actions)))
         self._send(messages, self.cfg.step_timeout_s, "step")
 
-    def collect(self, indices: list[int]) -> list[EnvResult]:
+    def receive_steps(self, indices: list[int]) -> list[EnvResult]:
         """Results of the chunks `send_step` started on `indices`, in that order (waits for them)."""
         self._check_workers(indices)
         return self._receive(indices)
@@ -191,7 +205,7 @@ class EnvPool:
         """Replace worker i (killing it if needed) and report its episode as failed."""
         info = self._workers[i].info
         code = _kill(self._workers[i])
-        self._workers[i] = _start_worker(self.cfg)
+        self._workers[i] = _start_worker(self.cfg, self.spec.module)
         self.restarts += 1
         detail = f" (exit code {code})" if code is not None else ""
         return EnvResult.failure(f"worker {i} {why}{detail}; it was restarted", info=info)

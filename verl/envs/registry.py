@@ -1,55 +1,40 @@
-"""A small registry of simulators: name -> factory plus the cheap facts the pool checks requests with.
+"""The simulator registry: `env.name` -> `EnvSpec`.
 
-Registering never imports a simulator; the factory imports it when an env is built (inside the
-env worker process).
+Built-in simulators are listed once, in `BUILTIN_MODULES`; importing one registers it and imports no
+simulator. Other packages register themselves on import and are named in `trainer.plugins`, which
+the driver, every Ray worker and (through `EnvSpec.module`) every simulator worker import.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from dataclasses import dataclass
+import math
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from verl.envs.base import Env, ResetRequest
-from verl.envs.config import EnvConfig
+from verl.envs.base import Env
+from verl.envs.spec import EnvSpec, ObservationSpec
+
+if TYPE_CHECKING:
+    from verl.envs.config import EnvConfig
 
 # Packages that register the built-in simulators on import (cheap: no simulator import).
-_BUILTIN_MODULES = ("verl.envs.libero",)
-
-
-@dataclass(frozen=True)
-class EnvSpec:
-    """What the pool needs to know about a simulator without building it."""
-
-    name: str
-    make: Callable[[EnvConfig], Env]
-    # Width of one action row in the policy convention.
-    action_dim: int
-    # Task suites this simulator serves.
-    suites: tuple[str, ...]
-    # Raises ValueError naming the field and allowed values for an impossible reset request.
-    check_request: Callable[[ResetRequest], None]
-
+BUILTIN_MODULES = ("verl.envs.libero",)
 
 _REGISTRY: dict[str, EnvSpec] = {}
 
 
-def register_env(
-    name: str, action_dim: int, suites: tuple[str, ...], check_request: Callable[[ResetRequest], None]
-) -> Callable[[Callable[[EnvConfig], Env]], Callable[[EnvConfig], Env]]:
-    """Decorator registering `make(cfg) -> Env` under `name`."""
-
-    def decorator(make: Callable[[EnvConfig], Env]) -> Callable[[EnvConfig], Env]:
-        if name in _REGISTRY and _REGISTRY[name].make is not make:
-            raise ValueError(f"env {name!r} is already registered")
-        _REGISTRY[name] = EnvSpec(name, make, action_dim, tuple(suites), check_request)
-        return make
-
-    return decorator
+def register_env(spec: EnvSpec) -> EnvSpec:
+    """Add `spec` under `spec.name`; registering the same spec again (a re-import) is a no-op."""
+    known = _REGISTRY.get(spec.name)
+    if known is not None and known.module != spec.module:
+        raise ValueError(f"env {spec.name!r} is already registered by {known.module}")
+    _REGISTRY[spec.name] = spec
+    return spec
 
 
 def _load_builtins() -> None:
-    for module in _BUILTIN_MODULES:
+    for module in BUILTIN_MODULES:
         importlib.import_module(module)
 
 
@@ -63,7 +48,10 @@ def get_env_spec(name: str) -> EnvSpec:
     """The spec registered under `name`; unknown names list the known ones."""
     _load_builtins()
     if name not in _REGISTRY:
-        raise ValueError(f"env.name={name!r} is not registered; available: {sorted(_REGISTRY)}")
+        raise ValueError(
+            f"env.name={name!r} is not registered; available: {sorted(_REGISTRY)} "
+            "(a simulator outside verl/ registers itself when its module, named in trainer.plugins, is imported)"
+        )
     return _REGISTRY[name]
 
 
@@ -71,3 +59,28 @@ def make_env(cfg: EnvConfig) -> Env:
     """Build the simulator named by `cfg.name` in this process."""
     cfg.validate()
     return get_env_spec(cfg.name).make(cfg)
+
+
+def observation_spec(cfg: EnvConfig) -> ObservationSpec:
+    """The cameras and proprio size the configured simulator produces."""
+    return get_env_spec(cfg.name).observation(cfg)
+
+
+def split_suites(suites: str) -> list[str]:
+    """'a, b' -> ['a', 'b']."""
+    return [s.strip() for s in str(suites).split(",") if s.strip()]
+
+
+def max_episode_steps(cfg: EnvConfig, suites: str | Iterable[str]) -> int:
+    """The longest episode (policy steps after any settling) over `suites`: env.max_steps when set,
+    else the simulator's largest per-suite default."""
+    if cfg.max_steps is not None:
+        return int(cfg.max_steps)
+    spec = get_env_spec(cfg.name)
+    names = split_suites(suites) if isinstance(suites, str) else list(suites)
+    return max(spec.default_max_steps(s) for s in names)
+
+
+def max_decision_steps(cfg: EnvConfig, suites: str | Iterable[str], chunk: int) -> int:
+    """Policy calls of the longest possible episode with `chunk` actions per call."""
+    return math.ceil(max_episode_steps(cfg, suites) / chunk)

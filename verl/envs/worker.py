@@ -5,7 +5,8 @@ never imports the parent's main module (and with it torch). It dies with its par
 sends SIGKILL when the parent exits (PR_SET_PDEATHSIG), and the loop also exits on a closed socket
 or a changed parent pid.
 
-Messages (pickled tuples over a socket): ("config", EnvConfig), ("reset", ResetRequest),
+Messages (pickled tuples over a socket): ("config", EnvConfig, module registering the simulator),
+("reset", ResetRequest),
 ("step", ndarray [k, A]), ("debug_hang_next_step", seconds), ("close",). Reset and step answer with
 one EnvResult; the others do not answer.
 """
@@ -41,10 +42,13 @@ def _error(prefix: str, exc: BaseException) -> str:
 
 def serve(conn: Connection, parent_pid: int) -> None:
     """Answer messages until "close", a closed socket, or the parent's death."""
+    import importlib
+
     from verl.envs.registry import get_env_spec
 
-    kind, cfg = conn.recv()
+    kind, cfg, module = conn.recv()
     assert kind == "config", kind
+    importlib.import_module(module)  # registers simulators defined outside verl/
     spec = get_env_spec(cfg.name)
     env = spec.make(cfg)
     hang_s = 0.0

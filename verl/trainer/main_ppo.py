@@ -9,15 +9,11 @@ that name the key); `validate_config` checks values; then the Ray driver runs `R
 
 from __future__ import annotations
 
-import hydra
-from omegaconf import DictConfig, OmegaConf
-
-from verl.trainer.config import PPOConfig, register_configs, validate_config
+from verl.trainer.config import PPOConfig, validate_config
+from verl.trainer.config.entry import hydra_entry
 from verl.trainer.ray_session import load_runtime_env, run_driver
 
 __all__ = ["load_runtime_env", "main", "run_ppo"]
-
-register_configs()
 
 
 def run_ppo(config: PPOConfig) -> dict[str, float]:
@@ -28,11 +24,13 @@ def run_ppo(config: PPOConfig) -> dict[str, float]:
     return run_driver(lambda: RayTrainer(config), config.trainer.runtime_env, config.trainer.ray_address)
 
 
-@hydra.main(version_base=None, config_path=None, config_name="ppo_trainer")
-def main(cfg: DictConfig) -> None:
-    config: PPOConfig = OmegaConf.to_object(cfg)
+def _validate_and_run(config: PPOConfig) -> None:
     validate_config(config)
     run_ppo(config)
+
+
+def main() -> None:
+    hydra_entry("ppo_trainer", PPOConfig, _validate_and_run)
 
 
 if __name__ == "__main__":

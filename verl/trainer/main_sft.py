@@ -11,13 +11,9 @@ with the demonstrations' `dataset_statistics.json`; GRPO starts from them with
 
 from __future__ import annotations
 
-import hydra
-from omegaconf import DictConfig, OmegaConf
-
-from verl.trainer.config.sft import SFTConfig, register_configs, validate_sft_config
+from verl.trainer.config.entry import hydra_entry
+from verl.trainer.config.sft import SFTConfig, validate_sft_config
 from verl.trainer.ray_session import run_driver
-
-register_configs()
 
 
 def run_sft(config: SFTConfig) -> dict[str, float]:
@@ -28,11 +24,13 @@ def run_sft(config: SFTConfig) -> dict[str, float]:
     return run_driver(lambda: SFTTrainer(config), config.trainer.runtime_env, config.trainer.ray_address)
 
 
-@hydra.main(version_base=None, config_path=None, config_name="sft_trainer")
-def main(cfg: DictConfig) -> None:
-    config: SFTConfig = OmegaConf.to_object(cfg)
+def _validate_and_run(config: SFTConfig) -> None:
     validate_sft_config(config)
     run_sft(config)
+
+
+def main() -> None:
+    hydra_entry("sft_trainer", SFTConfig, _validate_and_run)
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ def load_runtime_env(path: str) -> dict[str, Any]:
     return runtime_env
 
 
-class WorkerGroupDriver:
+class WorkerGroupOwner:
     """A driver that owns a Ray worker group (`self.wg`), its resource pool and a metrics tracker."""
 
     wg: Any

@@ -13,7 +13,6 @@ import copy
 import math
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,17 +20,21 @@ import torch
 from verl.protocol import DataProto
 from verl.single_controller import Worker
 from verl.trainer.config import PPOConfig
-from verl.trainer.ppo.batching import batch_plan
+from verl.trainer.config.batching import batch_plan
+from verl.trainer.config.compose import import_plugins
 from verl.utils import checkpoint as ckpt
 from verl.utils.device import resolve_device
-from verl.utils.fsdp_utils import apply_fsdp2, full_state_dict
+from verl.utils.fsdp_utils import full_state_dict
 from verl.workers.actor.dp_actor import ActorSettings, DataParallelPPOActor
-from verl.workers.rollout.env_rollout import Episode, run_episodes, sampling_seed
+from verl.workers.policy_setup import (
+    adamw,
+    load_worker_checkpoint,
+    load_worker_policy,
+    save_worker_checkpoint,
+    shard_policy,
+)
+from verl.workers.rollout.env_rollout import Episode, policy_actor, run_episodes
 from verl.workers.rollout.trajectories import trajectories_to_proto
-
-# Submodules sharded as their own FSDP units. The LLM head and embeddings stay in the root unit:
-# the model reads `lm_head.weight` directly to restrict logits to the 256 action tokens.
-FSDP_WRAP_CLASSES = ("LlamaDecoderLayer", "Block")
 
 
 def lr_lambda(warmup_style: str, warmup_steps: int, total_steps: int):
@@ -49,99 +52,83 @@ def lr_lambda(warmup_style: str, warmup_steps: int, total_steps: int):
 class ActorRolloutWorker(Worker):
     # ------------------------------------------------------------------ set-up
     def init_model(self, config: PPOConfig, total_rl_steps: int) -> dict:
-        from verl.models.registry import load_policy
+        from verl.envs.registry import observation_spec
 
         self.config = config
-        c = config.actor_rollout_ref
+        import_plugins(config.trainer.plugins)
+        model_cfg, actor_cfg = config.actor_rollout_ref.model, config.actor_rollout_ref.actor
         self.device = resolve_device(config.trainer.device)
         self.init_process_group()
         ckpt.seed_everything(config.trainer.seed + self.rank)
-        policy = load_policy(
-            c.model.vla,
-            c.model.path,
-            unnorm_key=c.model.unnorm_key,
-            num_actions_chunk=c.model.action_chunks_len,
-            action_dim=c.model.action_token_len,
-            use_proprio=c.model.use_proprio,
-            num_images_in_input=c.model.num_images_in_input,
-            device=self.device,
+        policy = load_worker_policy(
+            model_cfg,
+            model_cfg.path,
+            self.device,
+            unnorm_key=model_cfg.unnorm_key,
+            num_actions_chunk=model_cfg.action_chunks_len,
+            action_dim=model_cfg.action_token_len,
+            use_proprio=model_cfg.use_proprio,
+            num_images_in_input=model_cfg.num_images_in_input,
         )
+        obs = observation_spec(config.env)
+        policy.bind_observations(obs.cameras, obs.proprio_dim)
         self.policy = policy
-        if policy.config.num_images_in_input > 1 and not config.env.use_wrist_image:
-            raise ValueError(
-                f"the policy takes {policy.config.num_images_in_input} images per observation; "
-                "set env.use_wrist_image=true so the simulator renders the wrist camera"
-            )
-        self.chunk = policy.config.num_actions_chunk
-        self.action_dim = policy.config.action_dim
-        if c.model.lora_rank > 0:
-            policy.enable_lora(
-                c.model.lora_rank,
-                c.model.lora_alpha,
-                None if c.model.target_modules == "all-linear" else c.model.target_modules.split(","),
-            )
+        self.chunk = policy.chunk_size
+        self.action_dim = policy.action_dim
         self.ref_policy = (
-            copy.deepcopy(policy).eval().requires_grad_(False) if c.actor.kl_loss_coef > 0 else None
+            copy.deepcopy(policy).eval().requires_grad_(False) if actor_cfg.kl_loss_coef > 0 else None
         )
         self.rollout_policy = policy
         if self.world_size > 1:
             self.rollout_policy = copy.deepcopy(policy).requires_grad_(False)
-        if c.model.enable_gradient_checkpointing:
-            policy.gradient_checkpointing_enable()
-        apply_fsdp2(
-            policy.model,
-            FSDP_WRAP_CLASSES,
-            self.device.type,
-            c.actor.fsdp_config.mixed_precision,
-            c.actor.fsdp_config.reshard_after_forward,
+        fsdp = actor_cfg.fsdp_config
+        shard_policy(
+            policy,
+            self.device,
+            fsdp.mixed_precision,
+            model_cfg.enable_gradient_checkpointing,
+            fsdp.reshard_after_forward,
         )
-        o = c.actor.optim
-        params = [p for p in policy.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(params, lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
+        optim = actor_cfg.optim
+        self.optimizer = adamw(policy, optim.lr, optim.betas, optim.weight_decay)
         plan = None
         if not config.trainer.val_only:
             plan = batch_plan(
                 config.data.train_batch_size,
                 config.data.n_samples,
-                c.actor.ppo_mini_batch_size,
-                c.actor.ppo_micro_batch_size_per_gpu,
+                actor_cfg.ppo_mini_batch_size,
+                actor_cfg.ppo_micro_batch_size_per_gpu,
                 self.world_size,
             )
         total_optim_steps = max(
-            1, total_rl_steps * (plan.optimizer_steps if plan else 1) * c.actor.ppo_epochs
+            1, total_rl_steps * (plan.optimizer_steps if plan else 1) * actor_cfg.ppo_epochs
         )
         warmup = (
-            o.lr_warmup_steps if o.lr_warmup_steps >= 0 else int(o.lr_warmup_steps_ratio * total_optim_steps)
+            optim.lr_warmup_steps
+            if optim.lr_warmup_steps >= 0
+            else int(optim.lr_warmup_steps_ratio * total_optim_steps)
         )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lr_lambda(o.warmup_style, warmup, total_optim_steps)
+            self.optimizer, lr_lambda(optim.warmup_style, warmup, total_optim_steps)
         )
         settings = ActorSettings(
-            clip_ratio_low=c.actor.clip_ratio_low,
-            clip_ratio_high=c.actor.clip_ratio_high,
-            clip_ratio_c=c.actor.clip_ratio_c,
-            loss_agg_mode=c.actor.loss_agg_mode,
-            entropy_coeff=c.actor.entropy_coeff,
-            kl_loss_coef=c.actor.kl_loss_coef,
-            kl_loss_type=c.actor.kl_loss_type,
-            grad_clip=c.actor.grad_clip,
-            ppo_epochs=c.actor.ppo_epochs,
+            clip_ratio_low=actor_cfg.clip_ratio_low,
+            clip_ratio_high=actor_cfg.clip_ratio_high,
+            clip_ratio_c=actor_cfg.clip_ratio_c,
+            loss_agg_mode=actor_cfg.loss_agg_mode,
+            entropy_coeff=actor_cfg.entropy_coeff,
+            kl_loss_coef=actor_cfg.kl_loss_coef,
+            kl_loss_type=actor_cfg.kl_loss_type,
+            grad_clip=actor_cfg.grad_clip,
+            ppo_epochs=actor_cfg.ppo_epochs,
             mini_batch_per_rank=plan.mini_batch_per_rank if plan else 1,
             micro_batch_per_rank=plan.micro_batch_per_rank if plan else 1,
-            steps_per_forward=c.actor.traj_mini_batch_size,
-            mixed_precision=c.actor.fsdp_config.mixed_precision,
-            shuffle=c.actor.shuffle,
+            steps_per_forward=actor_cfg.traj_mini_batch_size,
+            mixed_precision=actor_cfg.fsdp_config.mixed_precision,
+            shuffle=actor_cfg.shuffle,
             seed=config.trainer.seed,
         )
-        self.actor = DataParallelPPOActor(
-            policy.model,
-            policy.processor,
-            self.optimizer,
-            self.scheduler,
-            settings,
-            self.device,
-            self.chunk * self.action_dim,
-        )
+        self.actor = DataParallelPPOActor(policy, self.optimizer, self.scheduler, settings, self.device)
         self.pool = None
         n_params = sum(p.numel() for p in policy.model.parameters())
         return {
@@ -179,17 +166,8 @@ class ActorRolloutWorker(Worker):
             )
             for i in range(len(prompts))
         ]
-        policy = self.rollout_policy
-        policy.eval()
-        base = (int(self.config.trainer.seed), step)
-
-        def act(observations: list[dict], keys: list[tuple[int, int]]):
-            # One sampling stream per (episode, decision step): a rollout is a function of the weights
-            # and its episode seed only, not of batch composition, simulator timing or the world size.
-            row_seeds = None if greedy else [sampling_seed(*base, *key) for key in keys]
-            out = policy.act(observations, temperature=r.temperature, greedy=greedy, row_seeds=row_seeds)
-            proprio = out.inputs.proprio.numpy() if out.inputs.proprio is not None else None
-            return out.action_tokens.numpy(), out.log_probs.numpy(), out.actions, out.inputs.jpegs, proprio
+        self.rollout_policy.eval()
+        act = policy_actor(self.rollout_policy, r.temperature, greedy, (int(self.config.trainer.seed), step))
 
         start = time.perf_counter()
         trajectories, stats = (
@@ -227,10 +205,9 @@ class ActorRolloutWorker(Worker):
 
     def _max_decisions(self) -> int:
         """Decision steps of the longest possible episode over the configured suites."""
-        from verl.trainer.ppo.prompts import task_catalog_max_steps
+        from verl.envs.registry import max_decision_steps
 
-        steps = task_catalog_max_steps(self.config.env, self.config.data.task_suite_name)
-        return math.ceil(steps / self.chunk)
+        return max_decision_steps(self.config.env, self.config.data.task_suite_name, self.chunk)
 
     # ------------------------------------------------------------------ actor
     def compute_log_prob(self, data: DataProto) -> DataProto:
@@ -239,14 +216,14 @@ class ActorRolloutWorker(Worker):
             self.config.actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu
             * self.config.actor_rollout_ref.actor.traj_mini_batch_size
         )
-        self.actor.model.eval()
+        self.policy.model.eval()
         log_probs, entropy = self.actor.compute_log_prob(data, t, size)
         return DataProto.from_dict(tensors={"old_log_probs": log_probs, "old_entropy": entropy})
 
     def compute_ref_log_prob(self, data: DataProto) -> DataProto:
         t = self.config.actor_rollout_ref.rollout.temperature
         log_probs, _ = self.actor.compute_log_prob(
-            data, t, self.config.actor_rollout_ref.actor.traj_mini_batch_size, model=self.ref_policy.model
+            data, t, self.config.actor_rollout_ref.actor.traj_mini_batch_size, policy=self.ref_policy
         )
         return DataProto.from_dict(tensors={"ref_log_probs": log_probs})
 
@@ -273,97 +250,14 @@ class ActorRolloutWorker(Worker):
 
     # ------------------------------------------------------------------ checkpoints
     def save_checkpoint(self, path: str) -> None:
-        """HF-layout model (rank 0) plus per-rank optimiser, scheduler and RNG state."""
-        state = full_state_dict(self.policy.model)  # a collective: every rank takes part
-        out = Path(path)
-        if self.rank == 0:
-            m = self.config.actor_rollout_ref.model
-            save_policy(self.policy, out / "actor", merge_lora_state(state, m.lora_alpha, m.lora_rank))
-        save_train_state(out, self.rank, self.policy.model, self.optimizer, self.scheduler)
+        """HF-layout model (rank 0) plus per-rank optimiser, scheduler and RNG state (a collective)."""
+        save_worker_checkpoint(self.policy, self.optimizer, self.scheduler, self.rank, path)
 
     def load_checkpoint(self, path: str) -> None:
-        load_train_state(Path(path), self.rank, self.policy.model, self.optimizer, self.scheduler)
+        load_worker_checkpoint(self.policy, self.optimizer, self.scheduler, self.rank, path)
         self._sync_rollout_weights()
 
     def shutdown(self) -> None:
         if self.pool is not None:
             self.pool.close()
             self.pool = None
-
-
-def merge_lora_state(state: dict[str, torch.Tensor], alpha: float, rank: int) -> dict[str, torch.Tensor]:
-    """Fold peft LoRA weights of a full state dict into the base weights (released key names)."""
-    if rank <= 0 or not any(".lora_A." in k for k in state):
-        return state
-    merged = {}
-    for key, tensor in state.items():
-        if ".lora_" in key:
-            continue
-        name = key.replace(".base_layer.", ".")
-        if key.endswith(".base_layer.weight"):
-            prefix = key[: -len(".base_layer.weight")]
-            lora_a = next(
-                v for k, v in state.items() if k.startswith(prefix + ".lora_A.") and k.endswith(".weight")
-            )
-            lora_b = next(
-                v for k, v in state.items() if k.startswith(prefix + ".lora_B.") and k.endswith(".weight")
-            )
-            tensor = tensor + (lora_b.float() @ lora_a.float()).to(tensor.dtype) * (alpha / rank)
-        merged[name] = tensor
-    return merged
-
-
-def save_policy(policy, model_dir: Path, state: dict[str, torch.Tensor]) -> None:
-    """Write the Hugging Face layout (config, safetensors, processor and tokenizer files, statistics)."""
-    from verl.models.openvla_oft.action_tokenizer import DATASET_STATISTICS_NAME
-
-    model_dir.mkdir(parents=True, exist_ok=True)
-    policy.model.save_pretrained(model_dir, state_dict=state)
-    policy.processor.save_pretrained(model_dir)
-    ckpt.atomic_write_json(model_dir / DATASET_STATISTICS_NAME, policy.statistics)
-
-
-def save_train_state(out: Path, rank: int, model, optimizer, scheduler, extra: dict | None = None) -> None:
-    """What an exact resume needs besides the weights: the sharded model and optimiser state
-    (`<out>/train_state`, torch.distributed.checkpoint, LoRA adapters included) and this rank's
-    scheduler, RNG and `extra` state (`<out>/extra_state_rank<k>.pt`). Every rank calls it."""
-    import torch.distributed.checkpoint as dcp
-    from torch.distributed.checkpoint.state_dict import get_model_state_dict, get_optimizer_state_dict
-
-    state = {
-        "model": get_model_state_dict(model),
-        "optimizer": get_optimizer_state_dict(model, optimizer),
-    }
-    dcp.save(state, checkpoint_id=str(out / "train_state"))
-    ckpt.atomic_torch_save(
-        {"scheduler": scheduler.state_dict(), "rng": ckpt.rng_state(), **(extra or {})},
-        out / f"extra_state_rank{rank}.pt",
-    )
-
-
-def load_train_state(out: Path, rank: int, model, optimizer, scheduler) -> dict:
-    """Restore what `save_train_state` wrote; returns this rank's extra-state dict."""
-    import torch.distributed.checkpoint as dcp
-    from torch.distributed.checkpoint.default_planner import DefaultLoadPlanner
-    from torch.distributed.checkpoint.state_dict import (
-        get_model_state_dict,
-        get_optimizer_state_dict,
-        set_model_state_dict,
-        set_optimizer_state_dict,
-    )
-
-    state = {
-        "model": get_model_state_dict(model),
-        "optimizer": get_optimizer_state_dict(model, optimizer),
-    }
-    # Parameters that never receive a gradient (vision blocks after the feature layer) have no
-    # optimiser state in the checkpoint; they keep the fresh state.
-    dcp.load(
-        state, checkpoint_id=str(out / "train_state"), planner=DefaultLoadPlanner(allow_partial_load=True)
-    )
-    set_model_state_dict(model, state["model"])
-    set_optimizer_state_dict(model, optimizer, state["optimizer"])
-    extra = torch.load(out / f"extra_state_rank{rank}.pt", weights_only=False)
-    scheduler.load_state_dict(extra["scheduler"])
-    ckpt.set_rng_state(extra["rng"])
-    return extra

@@ -15,27 +15,27 @@ from __future__ import annotations
 import copy
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from verl.single_controller import Worker
+from verl.trainer.config.compose import import_plugins
 from verl.trainer.config.sft import SFTConfig, sft_batch_plan
 from verl.trainer.sft.augment import augment_images
 from verl.trainer.sft.core import action_token_loss, lr_factor
 from verl.trainer.sft.data import SFTSamples, batch_indices
 from verl.utils import checkpoint as ckpt
 from verl.utils.device import autocast, resolve_device
-from verl.utils.fsdp_utils import apply_fsdp2, clip_grad_norm, full_state_dict
-from verl.workers.fsdp_workers import (
-    FSDP_WRAP_CLASSES,
-    load_train_state,
-    merge_lora_state,
-    save_policy,
-    save_train_state,
+from verl.utils.fsdp_utils import clip_grad_norm, full_state_dict
+from verl.workers.policy_setup import (
+    adamw,
+    load_worker_checkpoint,
+    load_worker_policy,
+    save_worker_checkpoint,
+    shard_policy,
 )
-from verl.workers.rollout.env_rollout import Episode, run_episodes
+from verl.workers.rollout.env_rollout import Episode, policy_actor, run_episodes
 
 
 class SFTWorker(Worker):
@@ -44,49 +44,40 @@ class SFTWorker(Worker):
         self, config: SFTConfig, model_path: str, statistics_dir: str, unnorm_key: str, samples: SFTSamples
     ) -> dict:
         """Load the policy with the demonstrations' statistics, shard it and tokenise the targets."""
+        from verl.envs.registry import observation_spec
         from verl.models.openvla_oft.action_tokenizer import normalize
-        from verl.models.registry import load_policy
 
         self.config = config
+        import_plugins(config.trainer.plugins)
         t, m = config.trainer, config.model
         if t.torch_threads > 0:
             torch.set_num_threads(t.torch_threads)
         self.device = resolve_device(t.device)
         self.init_process_group()
         ckpt.seed_everything(t.seed + self.rank)
-        policy = load_policy(
-            m.vla,
+        policy = load_worker_policy(
+            m,
             model_path,
+            self.device,
             unnorm_key=unnorm_key,
             statistics_path=statistics_dir,
             num_actions_chunk=config.data.chunk,
             use_proprio=m.use_proprio,
             num_images_in_input=m.num_images_in_input,
-            device=self.device,
         )
-        if samples.actions.shape[1] != policy.config.num_actions_chunk:
+        obs = observation_spec(config.env)
+        policy.bind_observations(obs.cameras, obs.proprio_dim)
+        if samples.actions.shape[1] != policy.chunk_size:
             raise ValueError(
                 f"data.chunk: targets have {samples.actions.shape[1]} actions per chunk, the model "
-                f"{policy.config.num_actions_chunk}"
-            )
-        if m.lora_rank > 0:
-            policy.enable_lora(
-                m.lora_rank,
-                m.lora_alpha,
-                None if m.target_modules == "all-linear" else m.target_modules.split(","),
+                f"{policy.chunk_size}"
             )
         self.policy = policy
         self.eval_policy = copy.deepcopy(policy).requires_grad_(False) if self.world_size > 1 else policy
-        if m.enable_gradient_checkpointing:
-            policy.gradient_checkpointing_enable()
-        mixed = "bf16" if self.device.type == "cuda" else "fp32"
-        self.mixed_precision = mixed
-        apply_fsdp2(policy.model, FSDP_WRAP_CLASSES, self.device.type, mixed)
+        self.mixed_precision = "bf16" if self.device.type == "cuda" else "fp32"
+        shard_policy(policy, self.device, self.mixed_precision, m.enable_gradient_checkpointing)
         o = config.optim
-        params = [p for p in policy.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(
-            params, lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay, foreach=True
-        )
+        self.optimizer = adamw(policy, o.lr, o.betas, o.weight_decay, foreach=True)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer,
             lambda step: lr_factor(
@@ -110,7 +101,7 @@ class SFTWorker(Worker):
         self.pool = None
         return {
             "parameters": sum(p.numel() for p in policy.model.parameters()),
-            "trainable_parameters": sum(p.numel() for p in params),
+            "trainable_parameters": sum(p.numel() for p in policy.model.parameters() if p.requires_grad),
             "action_tokens": int(self.targets.shape[1]),
             "samples": len(samples),
             "device": str(self.device),
@@ -151,12 +142,7 @@ class SFTWorker(Worker):
                     model.set_requires_gradient_sync(k == self.grad_accum - 1)
                 batch, targets = self._micro_batch(rows[k * micro : (k + 1) * micro])
                 with autocast(self.device, self.mixed_precision):
-                    logits = model(
-                        batch["input_ids"],
-                        batch["attention_mask"],
-                        batch["pixel_values"],
-                        batch.get("proprio"),
-                    )
+                    logits = self.policy.action_logits(batch)
                 loss, accuracy = action_token_loss(logits, targets, o.label_smoothing)
                 (loss / self.grad_accum).backward()
                 totals["loss"] += loss.item() / self.grad_accum
@@ -193,13 +179,8 @@ class SFTWorker(Worker):
             self.pool = EnvPool(self.config.env)
         policy = self.eval_policy
         policy.eval()
-
-        def act(observations: list[dict], keys: list[tuple[int, int]]):
-            out = policy.act(observations, greedy=True)
-            return out.action_tokens.numpy(), out.log_probs.numpy(), out.actions, out.inputs.jpegs, None
-
         trajectories, _ = run_episodes(
-            act,
+            policy_actor(policy, 1.0, greedy=True),
             self.pool,
             episodes,
             self.config.trainer.val_micro_batch_size,
@@ -228,24 +209,13 @@ class SFTWorker(Worker):
     def save_checkpoint(self, path: str) -> None:
         """The HF layout under `<path>/actor` (rank 0) plus the optimiser, scheduler and RNG state a
         resume needs; every rank takes part."""
-        state = full_state_dict(self.policy.model)
-        out = Path(path)
-        if self.rank == 0:
-            m = self.config.model
-            save_policy(self.policy, out / "actor", merge_lora_state(state, m.lora_alpha, m.lora_rank))
-        save_train_state(
-            out,
-            self.rank,
-            self.policy.model,
-            self.optimizer,
-            self.scheduler,
-            {"augment_generator": self.generator.get_state()},
-        )
+        extra = {"augment_generator": self.generator.get_state()}
+        save_worker_checkpoint(self.policy, self.optimizer, self.scheduler, self.rank, path, extra)
 
     def load_checkpoint(self, path: str) -> None:
         """Continue exactly where `save_checkpoint` left off (weights, AdamW moments, schedule,
         augmentation and global RNG streams)."""
-        extra = load_train_state(Path(path), self.rank, self.policy.model, self.optimizer, self.scheduler)
+        extra = load_worker_checkpoint(self.policy, self.optimizer, self.scheduler, self.rank, path)
         self.generator.set_state(extra["augment_generator"])
 
     def shutdown(self) -> None:

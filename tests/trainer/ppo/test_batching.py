@@ -1,6 +1,6 @@
 import pytest
 
-from verl.trainer.ppo.batching import BatchPlanError, batch_plan
+from verl.trainer.config.batching import BatchPlanError, batch_plan
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,6 @@ from verl.trainer.ppo.core_algos import (
     group_accuracy_filter,
     kl_penalty,
     outcome_token_rewards,
-    token_log_probs,
 )
 
 
@@ -176,14 +175,3 @@ def test_agg_weights_reproduce_agg_loss_in_any_slicing(mode):
     # summing over arbitrary column slices gives the same total
     parts = sum((w[:, a:b] * loss[:, a:b]).sum() for a, b in [(0, 5), (5, 7), (7, 12)])
     assert parts.item() == pytest.approx(agg_loss(loss, mask, mode).item(), rel=1e-5)
-
-
-def test_token_log_probs_and_entropy():
-    logits = torch.tensor([[0.0, 0.0, 0.0, 0.0], [2.0, 0.0, 0.0, 0.0]])
-    lp, ent = token_log_probs(logits, torch.tensor([1, 0]), temperature=1.0)
-    assert lp[0].item() == pytest.approx(math.log(0.25))
-    assert ent[0].item() == pytest.approx(math.log(4))
-    p0 = math.exp(2) / (math.exp(2) + 3)
-    assert lp[1].item() == pytest.approx(math.log(p0), rel=1e-6)
-    lp_t, _ = token_log_probs(logits, torch.tensor([1, 0]), temperature=2.0)
-    assert lp_t[1].item() == pytest.approx(1 - math.log(math.exp(1) + 3), rel=1e-6)

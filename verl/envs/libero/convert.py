@@ -7,6 +7,8 @@ import math
 import numpy as np
 
 ACTION_DIM = 7
+# eef position (3), eef axis-angle (3), gripper finger qpos (2).
+PROPRIO_DIM = 8
 # Zero motion with the gripper open, in LIBERO's convention (-1 open, +1 close); sent during the wait steps.
 DUMMY_ACTION = np.array([0, 0, 0, 0, 0, 0, -1], dtype=np.float64)
 

@@ -18,17 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from verl.envs.base import (
-    OBS_IMAGE,
-    OBS_INSTRUCTION,
-    OBS_PRIVILEGED,
-    OBS_PROPRIO,
-    OBS_WRIST_IMAGE,
-    EnvResult,
-    ResetRequest,
-)
+from verl.envs.base import OBS_IMAGES, OBS_INSTRUCTION, OBS_PRIVILEGED, OBS_PROPRIO, EnvResult, ResetRequest
 from verl.envs.config import EnvConfig
 from verl.envs.libero import suites
+from verl.envs.libero.config import LiberoConfig
 from verl.envs.libero.convert import (
     ACTION_DIM,
     DUMMY_ACTION,
@@ -37,7 +30,16 @@ from verl.envs.libero.convert import (
     upright,
 )
 
+# LIBERO's camera names and the names observations carry them under.
 AGENTVIEW, WRIST = "agentview", "robot0_eye_in_hand"
+CAMERA_NAMES = {AGENTVIEW: "agentview", WRIST: "wrist"}
+
+
+def cameras(cfg: EnvConfig, sim: LiberoConfig) -> list[str]:
+    """LIBERO cameras rendered under `cfg`: the agent view, plus the wrist camera when asked for."""
+    if cfg.render_mode == "none":
+        return []
+    return [AGENTVIEW] + ([WRIST] if sim.use_wrist_image else [])
 
 
 def _malloc_trim() -> None:
@@ -60,14 +62,13 @@ class LiberoEnv:
 
     def __init__(self, cfg: EnvConfig):
         self.cfg = cfg
+        self.settings: LiberoConfig = cfg.sim
         self._env: Any = None  # libero ControlEnv / OffScreenRenderEnv
         self._gate: Any = None  # CameraGate, None without cameras
         self._task: tuple[str, int] | None = None
         self._instruction = ""
         self._episode: _Episode | None = None
-        self._cameras = (
-            [] if cfg.render_mode == "none" else [AGENTVIEW] + ([WRIST] if cfg.use_wrist_image else [])
-        )
+        self._cameras = cameras(cfg, self.settings)
 
     # ----------------------------------------------------------------------------------------- build
     @property
@@ -96,14 +97,14 @@ class LiberoEnv:
             ignore_done=True,
         )
         if self._cameras:
-            size = self.cfg.camera_size
+            size = self.settings.camera_size
             env = OffScreenRenderEnv(
                 camera_names=self._cameras, camera_heights=size, camera_widths=size, **kwargs
             )
         else:
             env = ControlEnv(use_camera_obs=False, has_offscreen_renderer=False, **kwargs)
         if self._cameras:
-            shrink_render_buffers(env.env.sim, self.cfg.camera_size)
+            shrink_render_buffers(env.env.sim, self.settings.camera_size)
         self._env = env
         self._task = (suite, task_id)
         self._instruction = suites.task_language(suite, task_id)
@@ -140,16 +141,16 @@ class LiberoEnv:
         }
 
     def _observation(self, raw: dict[str, Any]) -> dict[str, Any]:
-        image = raw.get(f"{AGENTVIEW}_image") if self._cameras else None
+        images = {}
+        for camera in self._cameras:
+            image = raw.get(f"{camera}_image")
+            images[CAMERA_NAMES[camera]] = None if image is None else upright(image)
         obs: dict[str, Any] = {
-            OBS_IMAGE: None if image is None else upright(image),
+            OBS_IMAGES: images,
             OBS_PROPRIO: proprio_from_obs(raw),
             OBS_INSTRUCTION: self._instruction,
         }
-        if self.cfg.use_wrist_image:
-            wrist = raw.get(f"{WRIST}_image")
-            obs[OBS_WRIST_IMAGE] = None if wrist is None else upright(wrist)
-        if self.cfg.privileged_obs:
+        if self.settings.privileged_obs:
             from verl.envs.libero.privileged import privileged_state
 
             obs[OBS_PRIVILEGED] = privileged_state(self._env)
@@ -166,17 +167,17 @@ class LiberoEnv:
         env = self._env
         self._episode = None
         env.seed(request.seed)
-        wait = self.cfg.num_steps_wait
+        wait = self.settings.num_steps_wait
         self._render_next(wait == 0)  # with no wait steps the image comes from setting the state
         env.reset()
         # Soft resets keep the gripper's internal action state; clear it so episodes do not drift.
         for robot in env.env.robots:
             robot.gripper.current_action = np.zeros_like(robot.gripper.current_action)
         raw = env.set_init_state(suites.init_states(request.suite, request.task_id)[request.init_state_id])
-        if self.cfg.perturbation.enabled:
+        if self.settings.perturbation.enabled:
             from verl.envs.libero.perturb import perturb_objects
 
-            perturb_objects(env, self.cfg.perturbation, request.seed)
+            perturb_objects(env, self.settings.perturbation, request.seed)
             raw = env.env._get_observations(force_update=True)
         for i in range(wait):
             self._render_next(i == wait - 1)
@@ -184,7 +185,7 @@ class LiberoEnv:
         max_steps = self.cfg.max_steps or suites.default_max_steps(request.suite)
         self._episode = _Episode(request=request, max_steps=max_steps)
         obs = self._observation(raw)
-        frames = [obs[OBS_IMAGE]] if request.record_video else []
+        frames = [obs[OBS_IMAGES][CAMERA_NAMES[AGENTVIEW]]] if request.record_video else []
         _malloc_trim()
         return EnvResult(obs=obs, frames=frames, info=self._info())
 

@@ -99,7 +99,7 @@ def run_expert(
                     yield ExpertEpisode(job, success=False, steps=0, error=result.error)
                     continue
                 if OBS_PRIVILEGED not in result.obs:
-                    raise ValueError("env.privileged_obs must be True to run the scripted expert")
+                    raise ValueError("env.libero.privileged_obs must be True to run the scripted expert")
                 expert = ScriptedPickPlaceExpert(chunk=chunk)
                 expert.reset(result.obs[OBS_PRIVILEGED], result.obs.get("instruction", ""))
                 running[w] = _Running(job, expert, result.obs, ExpertEpisode(job, success=False, steps=0))

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from verl.envs.config import PerturbationConfig
+from verl.envs.libero.config import PerturbationConfig
 
 
 def _object_geoms(model: Any, root_body: int) -> np.ndarray:

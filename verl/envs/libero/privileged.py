@@ -1,4 +1,4 @@
-"""Privileged simulator state for scripted experts (obs["privileged"] when env.privileged_obs=True).
+"""Privileged simulator state for scripted experts (obs["privileged"] when env.libero.privileged_obs=True).
 
 `privileged_state(env)` is the one entry point the env worker calls. It returns plain numpy arrays
 and strings only, so the expert can run in the main process like a policy. Quaternions are

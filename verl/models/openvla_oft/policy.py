@@ -13,7 +13,6 @@ Computation is fp32 on CPU and under bf16 autocast on CUDA.
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from verl.models.base import ActOutput, token_log_probs
 from verl.models.openvla_oft import lora
 from verl.models.openvla_oft.action_tokenizer import (
     DATASET_STATISTICS_NAME,
@@ -57,16 +57,18 @@ class PolicyInputs:
         return out
 
 
-@dataclass
-class ActOutput:
-    action_tokens: torch.Tensor  # [B, A] int64 action indices 0..255 (vocab id = 31744 + index)
-    log_probs: torch.Tensor  # [B, A] float32 under softmax(logits / temperature)
-    actions: np.ndarray  # [B, chunk, dim] float32 un-normalised; gripper in [0, 1] (1 = open)
-    inputs: PolicyInputs
+# ActOutput.action_tokens are action indices 0..255 (vocab id = 31744 + index); actions have the
+# gripper in [0, 1] (1 = open).
+__all__ = ["ActOutput", "OpenVLAOFTPolicy", "PolicyInputs"]
 
 
 class OpenVLAOFTPolicy(nn.Module):
-    """Model + processor + action tokenizer + dataset statistics of one checkpoint."""
+    """Model + processor + action tokenizer + dataset statistics of one checkpoint; implements
+    `verl.models.base.Policy`."""
+
+    # Sharded as their own FSDP units. The LLM head and embeddings stay in the root unit: the model
+    # reads `lm_head.weight` directly to restrict logits to the 256 action tokens.
+    fsdp_wrap_classes = ("LlamaDecoderLayer", "Block")
 
     def __init__(
         self,
@@ -94,6 +96,9 @@ class OpenVLAOFTPolicy(nn.Module):
                 f"have {self.action_stats.dim} action dimensions"
             )
         self.action_tokenizer = ActionTokenizer(self.config.n_action_bins)
+        # Observation cameras read as the model's image inputs, in order; None = the first
+        # num_images_in_input cameras of each observation.
+        self.camera_keys: list[str] | None = None
 
     @classmethod
     def from_pretrained(
@@ -151,21 +156,53 @@ class OpenVLAOFTPolicy(nn.Module):
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
+    @property
+    def tokens_per_step(self) -> int:
+        return self.config.num_actions_chunk * self.config.action_dim
+
+    @property
+    def chunk_size(self) -> int:
+        return self.config.num_actions_chunk
+
+    @property
+    def action_dim(self) -> int:
+        return self.config.action_dim
+
+    def bind_observations(self, cameras: Sequence[str], proprio_dim: int) -> None:
+        """Read the first num_images_in_input of `cameras`; check the proprio size when used."""
+        n = self.config.num_images_in_input
+        if len(cameras) < n:
+            raise ValueError(
+                f"the policy takes {n} images per observation (num_images_in_input), the simulator "
+                f"renders {len(cameras)}: {list(cameras)}; configure the simulator to render more "
+                "cameras (LIBERO: env.libero.use_wrist_image=true) or set num_images_in_input"
+            )
+        if self.config.use_proprio and proprio_dim != self.config.proprio_dim:
+            raise ValueError(
+                f"the policy takes a {self.config.proprio_dim}-d proprio (use_proprio), the simulator "
+                f"provides {proprio_dim} dimensions"
+            )
+        self.camera_keys = list(cameras[:n])
+
     def images_from_jpegs(self, jpegs: list[list[bytes]]) -> torch.Tensor:
         """[B][n_img] JPEG bytes -> uint8 [B, n_img, S, S, 3] through the image pipeline."""
         return torch.from_numpy(np.stack([[self.processor.decode_image(j) for j in row] for row in jpegs]))
 
     def prepare(self, observations: list[dict]) -> PolicyInputs:
         """Env observations (see the env contract) -> model inputs and their lean record."""
-        keys = ["image", "wrist_image"][: self.config.num_images_in_input]
-        if self.config.num_images_in_input > 2:
-            raise ValueError(f"num_images_in_input must be 1 or 2, got {self.config.num_images_in_input}")
+        n = self.config.num_images_in_input
         jpegs = []
         for obs in observations:
-            missing = [k for k in keys if obs.get(k) is None]
+            images = obs["images"]
+            keys = self.camera_keys or list(images)[:n]
+            if len(keys) < n:
+                raise ValueError(
+                    f"num_images_in_input={n} needs {n} camera images, the observation has {list(images)}"
+                )
+            missing = [k for k in keys if images.get(k) is None]
             if missing:
-                raise ValueError(f"observation lacks {missing}; num_images_in_input={len(keys)} needs {keys}")
-            jpegs.append([self.processor.encode_image(np.asarray(obs[k])) for k in keys])
+                raise ValueError(f"observation lacks the images of cameras {missing} (this call did not render)")
+            jpegs.append([self.processor.encode_image(np.asarray(images[k])) for k in keys])
         prompt_ids = [self.processor.prompt_ids(obs["instruction"]) for obs in observations]
         input_ids, attention_mask = self.processor.pad(prompt_ids)
         proprio = None
@@ -249,7 +286,45 @@ class OpenVLAOFTPolicy(nn.Module):
                 )
             tokens = tokens.to(logits.device)
         chosen = log_probs.gather(-1, tokens[..., None])[..., 0]
-        return ActOutput(tokens.cpu(), chosen.cpu(), self.decode_actions(tokens), inputs)
+        return ActOutput(
+            tokens.cpu(), chosen.cpu(), self.decode_actions(tokens), inputs.jpegs, inputs.proprio, inputs
+        )
+
+    def step_batch(
+        self,
+        jpegs: Sequence[Sequence[bytes]],
+        instructions: Sequence[str],
+        proprio: torch.Tensor | None,
+        action_tokens: torch.Tensor | None,
+    ) -> dict[str, torch.Tensor]:
+        """A `log_prob` batch of stored decision steps: images decoded from their JPEG record (the
+        exact pixels the rollout's forward saw), prompts re-tokenised."""
+        images = torch.from_numpy(np.stack([[self.processor.decode_image(j) for j in row] for row in jpegs]))
+        input_ids, attention_mask = self.processor.tokenize([str(t) for t in instructions])
+        batch = {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "pixel_values": self.processor.pixel_values(images),  # [n, 6 n_img, S, S]
+        }
+        if proprio is not None:
+            batch["proprio"] = proprio
+        if action_tokens is not None:
+            batch["action_tokens"] = action_tokens
+        return batch
+
+    def idle_batch(self) -> dict[str, torch.Tensor]:
+        size, n_img = self.processor.image_size, self.config.num_images_in_input
+        blank = torch.zeros(1, n_img, size, size, 3, dtype=torch.uint8)
+        input_ids, attention_mask = self.processor.tokenize(["idle"])
+        batch = {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "pixel_values": self.processor.pixel_values(blank),
+            "action_tokens": torch.zeros(1, self.tokens_per_step, dtype=torch.long),
+        }
+        if self.config.use_proprio:
+            batch["proprio"] = torch.zeros(1, self.config.proprio_dim)
+        return batch
 
     def log_prob(
         self, batch: Mapping[str, torch.Tensor], temperature: float = 1.0, chunk_size: int | None = None
@@ -266,10 +341,10 @@ class OpenVLAOFTPolicy(nn.Module):
         log_probs, entropies = [], []
         for start in range(0, n, step):
             part = {k: v[start : start + step] for k, v in batch.items()}
-            logp_all = torch.log_softmax(self.action_logits(part) / temperature, dim=-1)  # [n, A, 256]
-            tokens = part["action_tokens"].to(logp_all.device).long()
-            log_probs.append(logp_all.gather(-1, tokens[..., None])[..., 0])
-            entropies.append(-(logp_all.exp() * logp_all).sum(dim=-1))
+            logits = self.action_logits(part)  # [n, A, 256]
+            lp, ent = token_log_probs(logits, part["action_tokens"].to(logits.device), temperature)
+            log_probs.append(lp)
+            entropies.append(ent)
         return torch.cat(log_probs), torch.cat(entropies)
 
     # ------------------------------------------------------------------ training switches
@@ -285,12 +360,26 @@ class OpenVLAOFTPolicy(nn.Module):
         """Add LoRA adapters (peft) and freeze everything else; see `lora.add_lora`."""
         lora.add_lora(self.model, rank, alpha, target_modules, dropout)
 
-    def save_pretrained(self, path: str | Path, merge_lora: bool = True) -> None:
-        """Write the checkpoint in the released layout (LoRA deltas merged into the weights)."""
-        if not merge_lora and lora.has_lora(self.model):
-            raise ValueError("merge_lora=False is not supported: the released layout has no adapter files")
+    def save_pretrained(self, path: str | Path, state_dict: dict[str, torch.Tensor] | None = None) -> None:
+        """Write the checkpoint in the released layout: config, safetensors (LoRA deltas merged into the
+        weights), processor and tokenizer files, dataset statistics. `state_dict` (full, with peft
+        key names when LoRA is on) replaces the module's own, e.g. the gathered weights of a sharded
+        model."""
+        from verl.utils.checkpoint import atomic_write_json
+        from verl.utils.lora import merge_lora_state
+
         path = Path(path)
-        self.model.save_pretrained(path, state_dict=lora.merged_state_dict(self.model))
+        path.mkdir(parents=True, exist_ok=True)
+        state = lora.merged_state_dict(self.model) if state_dict is None else state_dict
+        if any(".lora_A." in k for k in state):
+            state = merge_lora_state(state, self._lora_scale())
+        self.model.save_pretrained(path, state_dict=state)
         self.processor.save_pretrained(path)
-        with open(path / DATASET_STATISTICS_NAME, "w") as f:
-            json.dump(self.statistics, f, indent=2)
+        atomic_write_json(path / DATASET_STATISTICS_NAME, self.statistics)
+
+    def _lora_scale(self) -> float:
+        """alpha / rank of the model's LoRA adapters."""
+        for module in self.model.modules():
+            if hasattr(module, "scaling") and isinstance(module.scaling, dict) and module.scaling:
+                return float(next(iter(module.scaling.values())))
+        raise ValueError("state dict has LoRA weights but the model has no LoRA adapters")

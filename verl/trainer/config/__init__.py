@@ -14,7 +14,6 @@ from verl.trainer.config.ppo import (
     RolloutConfig,
     TrainerConfig,
     VerifierConfig,
-    register_configs,
 )
 from verl.trainer.config.validate import ConfigError, parse_id_ranges, validate_config
 
@@ -33,6 +32,5 @@ __all__ = [
     "TrainerConfig",
     "VerifierConfig",
     "parse_id_ranges",
-    "register_configs",
     "validate_config",
 ]

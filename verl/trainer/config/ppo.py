@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from hydra.core.config_store import ConfigStore
-
 from verl.envs.config import EnvConfig
+from verl.trainer.config.common import PolicyModelConfig, RunConfig
 
 
 @dataclass
@@ -39,7 +38,7 @@ class DataConfig:
     # Validation prompts per rollout call; None = all validation prompts in one call.
     val_batch_size: Optional[int] = None
     # Validation episodes per validation prompt, each with its own env seed. Above 1 this only adds
-    # information when the episode depends on the seed (env.perturbation on).
+    # information when the episode depends on the seed (env.libero.perturbation on).
     val_n_samples: int = 1
     # Dynamic sampling: keep only groups whose success rate lies in [lower, upper] (inclusive).
     filter_accuracy: bool = True
@@ -53,26 +52,21 @@ class DataConfig:
 
 
 @dataclass
-class ModelConfig:
+class ModelConfig(PolicyModelConfig):
     # Checkpoint directory in the Hugging Face layout (config.json, safetensors, dataset_statistics.json...).
     path: str = ""
-    # Registered policy name (verl.models.registry).
-    vla: str = "openvla-oft"
-    # Action dimension and chunk length; None = read from the checkpoint's config. When given, they must
-    # match the checkpoint (LIBERO 7 x 8, RoboTwin 14 x 25).
+    # The action dimension (SimpleVLA-RL's name: it counts action values per action, not tokens) and
+    # the chunk length; None = read from the checkpoint's config. When given, they must match the
+    # checkpoint (LIBERO 7 x 8, RoboTwin 14 x 25).
     action_token_len: Optional[int] = None
     action_chunks_len: Optional[int] = None
     # Key into dataset_statistics.json; None = the suite name, then "<suite>_no_noops", then the only key.
     unnorm_key: Optional[str] = None
-    # Camera images per observation (1 = agent view; 2 adds the wrist camera); None = the checkpoint's.
+    # Camera images per observation (1 = the simulator's primary camera; 2 adds its second camera, e.g.
+    # LIBERO's wrist camera); None = the checkpoint's.
     num_images_in_input: Optional[int] = None
-    # Feed the 8-d proprio state through the proprio projector; None = the checkpoint's setting.
+    # Feed the simulator's proprio state through the proprio projector; None = the checkpoint's setting.
     use_proprio: Optional[bool] = None
-    enable_gradient_checkpointing: bool = False
-    # LoRA rank; 0 = full fine-tuning. Checkpoints are saved merged.
-    lora_rank: int = 0
-    lora_alpha: int = 32
-    target_modules: str = "all-linear"
     # Attention kernel: sdpa (default), eager, or flash_attention_2 (GPU only, needs flash-attn).
     attn_implementation: str = "sdpa"
 
@@ -109,7 +103,8 @@ class ActorConfig:
     ppo_mini_batch_size: int = 128
     # Trajectories per forward/backward on one GPU; gradient accumulation = mini / (world * micro).
     ppo_micro_batch_size_per_gpu: int = 1
-    # Decision steps of one trajectory per forward pass (bounds activation memory for long episodes).
+    # Decision steps (policy calls, one action chunk each) per forward pass, whatever trajectories
+    # they come from; bounds activation memory for long episodes. SimpleVLA-RL's name.
     traj_mini_batch_size: int = 16
     ppo_epochs: int = 1
     # Shuffle trajectories before splitting them into mini-batches (seeded).
@@ -178,20 +173,9 @@ class VerifierConfig:
 
 
 @dataclass
-class TrainerConfig:
-    project_name: str = "verl-vla"
+class TrainerConfig(RunConfig):
     experiment_name: str = "grpo"
-    # Any of console, jsonl, wandb.
     logger: list[str] = field(default_factory=lambda: ["console", "jsonl", "wandb"])
-    # auto: online when WANDB_API_KEY is set, else offline. Or online / offline / disabled.
-    wandb_mode: str = "auto"
-    nnodes: int = 1
-    # GPUs per node; on a CPU-only machine the number of CPU worker processes per node.
-    n_gpus_per_node: int = 1
-    # auto (cuda when available), cuda, cpu.
-    device: str = "auto"
-    # CPUs Ray reserves per worker actor.
-    num_cpus_per_worker: float = 1.0
     total_epochs: int = 100
     # Stop after this many RL steps; None = total_epochs worth of steps.
     total_training_steps: Optional[int] = None
@@ -203,21 +187,8 @@ class TrainerConfig:
     val_before_train: bool = True
     # Evaluate `actor_rollout_ref.model.path` and exit.
     val_only: bool = False
-    # auto: resume from the newest complete checkpoint in default_local_dir; disable; resume_path.
-    resume_mode: str = "auto"
-    resume_from_path: Optional[str] = None
-    # Root of checkpoints, metrics and videos for this experiment.
-    default_local_dir: str = "outputs/${trainer.project_name}/${trainer.experiment_name}"
     # Completed checkpoints to keep (None = all).
     max_actor_ckpt_to_keep: Optional[int] = None
-    # JSON file used as Ray's runtime_env (align.json); its env_vars reach every worker. Empty = none.
-    runtime_env: str = ""
-    # Address of an existing Ray cluster (multi-node: started with `ray start`); None = start one locally
-    # (or join RAY_ADDRESS when it is set).
-    ray_address: Optional[str] = None
-    seed: int = 1
-    # Progress bars on the console.
-    progress_bar: bool = True
 
 
 @dataclass
@@ -228,8 +199,3 @@ class PPOConfig:
     verifier: VerifierConfig = field(default_factory=VerifierConfig)
     env: EnvConfig = field(default_factory=EnvConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
-
-
-def register_configs() -> None:
-    """Register the schema as the `ppo_trainer` config node."""
-    ConfigStore.instance().store(name="ppo_trainer", node=PPOConfig)

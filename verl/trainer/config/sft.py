@@ -9,19 +9,22 @@ Defaults suit the tiny CPU policy trained from scratch on a few demonstrations p
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
-
-from hydra.core.config_store import ConfigStore
+from typing import Optional
 
 from verl.envs.config import EnvConfig
-from verl.trainer.config.validate import (
-    ConfigError,
-    _choice,
-    _fail,
-    _positive,
-    check_resume,
-    parse_id_ranges,
+from verl.trainer.config.common import (
+    PolicyModelConfig,
+    RunConfig,
+    choice,
+    non_negative,
+    positive,
+    validate_policy_model,
+    validate_run_config,
 )
+from verl.utils.config_values import ConfigError, parse_id_ranges
+from verl.utils.config_values import fail as _fail
+
+_choice, _positive, _non_negative = choice, positive, non_negative
 
 MODEL_INITS = ("pretrained", "tiny")
 
@@ -51,14 +54,12 @@ class SFTDataConfig:
 
 
 @dataclass
-class SFTModelConfig:
+class SFTModelConfig(PolicyModelConfig):
     # "pretrained": start from the checkpoint at `path` (HF layout). "tiny": a fresh random tiny
     # OpenVLA-OFT (verl.models.openvla_oft.tiny), written under trainer.default_local_dir/init_tiny.
     init: str = "pretrained"
     # Initial checkpoint directory (model.init=pretrained).
     path: str = ""
-    # Registered policy name (verl.models.registry).
-    vla: str = "openvla-oft"
     # Feed the 8-d proprio state (eef pos, axis-angle, gripper qpos) through the proprio projector;
     # its statistics come from the demonstrations. GRPO on the result needs
     # actor_rollout_ref.model.use_proprio=true.
@@ -71,11 +72,6 @@ class SFTModelConfig:
     # 16). 32 / 64 is the smallest; 64 / 128 costs twice the CPU time per step.
     tiny_vision_dim: int = 32
     tiny_llm_dim: int = 64
-    enable_gradient_checkpointing: bool = False
-    # LoRA rank; 0 = full fine-tuning. Checkpoints are saved merged.
-    lora_rank: int = 0
-    lora_alpha: int = 32
-    target_modules: str = "all-linear"
 
 
 @dataclass
@@ -108,20 +104,8 @@ class AugmentConfig:
 
 
 @dataclass
-class SFTTrainerConfig:
-    project_name: str = "verl-vla"
+class SFTTrainerConfig(RunConfig):
     experiment_name: str = "sft"
-    # Any of console, jsonl, wandb.
-    logger: list[str] = field(default_factory=lambda: ["console", "jsonl"])
-    # auto: online when WANDB_API_KEY is set, else offline. Or online / offline / disabled.
-    wandb_mode: str = "auto"
-    nnodes: int = 1
-    # GPUs per node; on a CPU-only machine the number of CPU worker processes per node.
-    n_gpus_per_node: int = 1
-    # auto (cuda when available), cuda, cpu.
-    device: str = "auto"
-    # CPUs Ray reserves per worker actor.
-    num_cpus_per_worker: float = 1.0
     # torch intra-op threads per worker (1 suits small CPU models on shared machines); 0 = torch's default.
     torch_threads: int = 1
     # Optimiser steps.
@@ -148,18 +132,8 @@ class SFTTrainerConfig:
     # Save every N steps (-1: never, except at the end when save_last).
     save_freq: int = -1
     save_last: bool = True
-    # Root of checkpoints (global_step_<k>/actor in the HF layout), metrics and videos.
-    default_local_dir: str = "outputs/${trainer.project_name}/${trainer.experiment_name}"
     # Completed checkpoints to keep (None = all).
     max_ckpt_to_keep: Optional[int] = None
-    # auto: resume from the newest complete checkpoint in default_local_dir; disable; resume_path.
-    resume_mode: str = "auto"
-    resume_from_path: Optional[str] = None
-    # JSON file used as Ray's runtime_env; its env_vars reach every worker. Empty = none.
-    runtime_env: str = ""
-    # Address of an existing Ray cluster; None = start one locally (or join RAY_ADDRESS when set).
-    ray_address: Optional[str] = None
-    seed: int = 1
 
 
 def _sft_env() -> EnvConfig:
@@ -177,35 +151,19 @@ class SFTConfig:
     trainer: SFTTrainerConfig = field(default_factory=SFTTrainerConfig)
 
 
-def register_configs() -> None:
-    """Register the schema as the `sft_trainer` config node."""
-    ConfigStore.instance().store(name="sft_trainer", node=SFTConfig)
-
-
 def compose_sft_config(overrides: list[str] | None = None, validate: bool = True) -> SFTConfig:
     """The `sft_trainer` config with Hydra-syntax overrides applied (tests, notebooks)."""
-    from hydra import compose, initialize
-    from omegaconf import OmegaConf
+    from verl.trainer.config.compose import compose
 
-    register_configs()
-    with initialize(version_base=None, config_path=None):
-        cfg = compose("sft_trainer", overrides=list(overrides or []))
-    config = OmegaConf.to_object(cfg)
+    config = compose("sft_trainer", SFTConfig, overrides)
     if validate:
         validate_sft_config(config)
     return config
 
 
-def _non_negative(name: str, value: Any) -> None:
-    if value is None or value < 0:
-        _fail(name, value, "must be >= 0")
-
-
 def validate_sft_config(cfg: SFTConfig) -> None:
     """Value checks of an SFTConfig; raises ConfigError naming the first bad field."""
     from verl.envs.registry import get_env_spec
-    from verl.models.registry import available_models
-    from verl.utils.tracking import BACKENDS
 
     data, model, optim, aug, trainer = cfg.data, cfg.model, cfg.optim, cfg.augment, cfg.trainer
     if not data.paths:
@@ -227,14 +185,13 @@ def validate_sft_config(cfg: SFTConfig) -> None:
     _choice("model.init", model.init, MODEL_INITS)
     if model.init == "pretrained" and not model.path:
         _fail("model.path", model.path, "set it to a checkpoint directory, or use model.init=tiny")
-    _choice("model.vla", model.vla, tuple(available_models()))
+    validate_policy_model(model, "model")
     _choice("model.num_images_in_input", model.num_images_in_input, (1, 2))
     _positive("model.tiny_image_size", model.tiny_image_size)
     if model.tiny_vision_dim <= 0 or model.tiny_vision_dim % 32:
         _fail("model.tiny_vision_dim", model.tiny_vision_dim, "a positive multiple of 32")
     if model.tiny_llm_dim <= 0 or model.tiny_llm_dim % 16:
         _fail("model.tiny_llm_dim", model.tiny_llm_dim, "a positive multiple of 16")
-    _non_negative("model.lora_rank", model.lora_rank)
 
     _positive("optim.lr", optim.lr)
     if len(optim.betas) != 2:
@@ -253,13 +210,7 @@ def validate_sft_config(cfg: SFTConfig) -> None:
         if not 0.0 <= value < 1.0:
             _fail(f"augment.{name}", value, "need 0 <= value < 1")
 
-    for backend in trainer.logger:
-        _choice("trainer.logger", backend, BACKENDS)
-    _choice("trainer.wandb_mode", trainer.wandb_mode, ("auto", "online", "offline", "disabled"))
-    _choice("trainer.device", trainer.device, ("auto", "cuda", "cpu"))
-    check_resume(trainer)
-    _positive("trainer.nnodes", trainer.nnodes)
-    _positive("trainer.n_gpus_per_node", trainer.n_gpus_per_node)
+    validate_run_config(trainer)
     _non_negative("trainer.torch_threads", trainer.torch_threads)
     _positive("trainer.total_training_steps", trainer.total_training_steps)
     _positive("trainer.log_freq", trainer.log_freq)
@@ -272,7 +223,10 @@ def validate_sft_config(cfg: SFTConfig) -> None:
             _fail(f"trainer.{name}", value, "must be > 0, or -1 to disable")
     world = trainer.nnodes * trainer.n_gpus_per_node
     sft_batch_plan(trainer.train_batch_size, trainer.micro_batch_size_per_gpu, world)
-    cfg.env.validate()
+    try:
+        cfg.env.validate()
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
 
 
 def sft_batch_plan(train_batch_size: int, micro_batch_size_per_gpu: int, world_size: int) -> tuple[int, int]:
@@ -305,7 +259,6 @@ __all__ = [
     "SFTOptimConfig",
     "SFTTrainerConfig",
     "compose_sft_config",
-    "register_configs",
     "sft_batch_plan",
     "validate_sft_config",
 ]

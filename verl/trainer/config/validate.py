@@ -9,59 +9,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from verl.trainer.ppo.batching import REFILL_MODES
+from verl.trainer.config.batching import REFILL_MODES, batch_plan
+from verl.trainer.config.common import (
+    check_resume,
+    choice,
+    positive,
+    validate_policy_model,
+    validate_run_config,
+)
+from verl.utils.config_values import ConfigError, parse_id_ranges
+from verl.utils.config_values import fail as _fail
+
+__all__ = ["ConfigError", "check_resume", "parse_id_ranges", "validate_config"]
 
 
-class ConfigError(ValueError):
-    """A configuration value is not allowed; the message names the field."""
-
-
-def _fail(field: str, value: Any, allowed: str) -> None:
-    raise ConfigError(f"{field}={value!r} is not allowed; {allowed}")
-
-
-def _choice(field: str, value: Any, allowed: tuple) -> None:
-    if value not in allowed:
-        _fail(field, value, f"allowed values: {', '.join(map(str, allowed))}")
-
-
-def check_resume(trainer: Any) -> None:
-    """`trainer.resume_mode` and `trainer.resume_from_path` (GRPO and SFT trainers)."""
-    _choice("trainer.resume_mode", trainer.resume_mode, ("auto", "disable", "resume_path"))
-    if trainer.resume_mode == "resume_path" and not trainer.resume_from_path:
-        _fail(
-            "trainer.resume_from_path",
-            trainer.resume_from_path,
-            "required when trainer.resume_mode=resume_path",
-        )
-
-
-def _positive(field: str, value: Any) -> None:
-    if value is None or value <= 0:
-        _fail(field, value, "must be > 0")
-
-
-def parse_id_ranges(spec: str, field: str = "ids") -> list[int]:
-    """ "0-3,7,9-10" -> [0, 1, 2, 3, 7, 9, 10] (inclusive ranges, sorted, unique)."""
-    ids: set[int] = set()
-    for part in str(spec).replace(" ", "").split(","):
-        if not part:
-            continue
-        try:
-            if "-" in part:
-                lo, hi = (int(x) for x in part.split("-", 1))
-                if hi < lo:
-                    raise ValueError
-                ids.update(range(lo, hi + 1))
-            else:
-                ids.add(int(part))
-        except ValueError:
-            _fail(field, spec, "expected comma-separated ids or inclusive ranges such as '0-39' or '0-9,20'")
-    if not ids:
-        _fail(field, spec, "must name at least one id")
-    if min(ids) < 0:
-        _fail(field, spec, "ids must be >= 0")
-    return sorted(ids)
+_choice, _positive = choice, positive
 
 
 LOSS_AGG_MODES = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm")
@@ -73,9 +35,9 @@ def validate_config(cfg: Any) -> None:
     data, arr, trainer = cfg.data, cfg.actor_rollout_ref, cfg.trainer
     actor, rollout, model = arr.actor, arr.rollout, arr.model
 
-    from verl.envs.registry import get_env_spec
+    from verl.envs.registry import get_env_spec, split_suites
 
-    suites = [s.strip() for s in str(data.task_suite_name).split(",") if s.strip()]
+    suites = split_suites(data.task_suite_name)
     allowed_suites = list(get_env_spec(cfg.env.name).suites)
     for suite in suites:
         _choice("data.task_suite_name", suite, tuple(allowed_suites))
@@ -104,17 +66,13 @@ def validate_config(cfg: Any) -> None:
 
     if not model.path:
         _fail("actor_rollout_ref.model.path", model.path, "set it to a checkpoint directory (HF layout)")
-    from verl.models.registry import available_models
-
-    _choice("actor_rollout_ref.model.vla", model.vla, tuple(available_models()))
+    validate_policy_model(model, "actor_rollout_ref.model")
     _choice("actor_rollout_ref.model.num_images_in_input", model.num_images_in_input, (None, 1, 2))
     _choice(
         "actor_rollout_ref.model.attn_implementation",
         model.attn_implementation,
         ("sdpa", "eager", "flash_attention_2"),
     )
-    if model.lora_rank < 0:
-        _fail("actor_rollout_ref.model.lora_rank", model.lora_rank, "must be >= 0 (0 = full fine-tuning)")
 
     _choice("actor_rollout_ref.actor.strategy", actor.strategy, ("fsdp2",))
     _positive("actor_rollout_ref.actor.optim.lr", actor.optim.lr)
@@ -157,15 +115,7 @@ def validate_config(cfg: Any) -> None:
     _positive("algorithm.adv_eps", cfg.algorithm.adv_eps)
     _positive("verifier.reward_coef", cfg.verifier.reward_coef)
 
-    from verl.utils.tracking import BACKENDS
-
-    for backend in trainer.logger:
-        _choice("trainer.logger", backend, BACKENDS)
-    _choice("trainer.wandb_mode", trainer.wandb_mode, ("auto", "online", "offline", "disabled"))
-    _choice("trainer.device", trainer.device, ("auto", "cuda", "cpu"))
-    check_resume(trainer)
-    _positive("trainer.nnodes", trainer.nnodes)
-    _positive("trainer.n_gpus_per_node", trainer.n_gpus_per_node)
+    validate_run_config(trainer)
     _positive("trainer.total_epochs", trainer.total_epochs)
     if trainer.total_training_steps is not None:
         _positive("trainer.total_training_steps", trainer.total_training_steps)
@@ -174,9 +124,7 @@ def validate_config(cfg: Any) -> None:
     if trainer.test_freq == 0 or trainer.test_freq < -1:
         _fail("trainer.test_freq", trainer.test_freq, "must be > 0, or -1 to disable")
 
-    # Batch arithmetic that must hold for every NUM_NODES x NUM_GPUS (see verl.trainer.ppo.batching).
-    from verl.trainer.ppo.batching import batch_plan
-
+    # Batch arithmetic that must hold for every NUM_NODES x NUM_GPUS (see verl.trainer.config.batching).
     if not trainer.val_only:
         batch_plan(
             train_batch_size=data.train_batch_size,
@@ -185,4 +133,7 @@ def validate_config(cfg: Any) -> None:
             micro_batch_size_per_gpu=actor.ppo_micro_batch_size_per_gpu,
             world_size=trainer.nnodes * trainer.n_gpus_per_node,
         )
-    cfg.env.validate()
+    try:
+        cfg.env.validate()
+    except ValueError as err:
+        raise ConfigError(str(err)) from None

@@ -186,19 +186,6 @@ def compute_policy_loss(
     )
 
 
-def token_log_probs(
-    logits: torch.Tensor, tokens: torch.Tensor, temperature: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Log-prob of `tokens` and entropy under softmax(logits / temperature).
-
-    logits [..., V], tokens [...] (int) -> (log_probs [...], entropy [...]), float32.
-    """
-    logp_all = torch.log_softmax(logits.float() / temperature, dim=-1)
-    log_probs = logp_all.gather(-1, tokens.long().unsqueeze(-1)).squeeze(-1)
-    entropy = -(logp_all.exp() * logp_all).sum(-1)
-    return log_probs, entropy
-
-
 def kl_penalty(log_prob: torch.Tensor, ref_log_prob: torch.Tensor, kl_type: str) -> torch.Tensor:
     """Per-token KL estimate between the policy and the reference, [B, T]."""
     diff = log_prob - ref_log_prob

@@ -6,17 +6,13 @@ prompts use disjoint initial-state ranges by default (`data.train_init_states`, 
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from verl.trainer.config.validate import ConfigError, parse_id_ranges
-
-# Module with `num_tasks(suite)` and `num_init_states(suite, task_id)` for each simulator; these
-# read metadata only and never build a simulator.
-TASK_CATALOGS = {"libero": "verl.envs.libero.suites"}
+from verl.envs.registry import split_suites
+from verl.envs.spec import EnvSpec
+from verl.utils.config_values import ConfigError, parse_id_ranges
 
 
 @dataclass(frozen=True)
@@ -26,32 +22,29 @@ class Prompt:
     init_state_id: int
 
 
-def task_catalog(env_name: str) -> tuple[Callable[[str], int], Callable[[str, int], int]]:
-    if env_name not in TASK_CATALOGS:
-        raise ConfigError(f"env.name={env_name!r} has no task catalog; known: {sorted(TASK_CATALOGS)}")
-    module = importlib.import_module(TASK_CATALOGS[env_name])
-    return module.num_tasks, module.num_init_states
-
-
 def build_prompts(
+    spec: EnvSpec,
     suites: str,
     task_ids: list[int] | None,
     init_states: str,
-    num_tasks: Callable[[str], int],
-    num_init_states: Callable[[str, int], int],
     field: str = "data.train_init_states",
 ) -> list[Prompt]:
-    """Every (suite, task, init state) combination, in a fixed order. Out-of-range ids are errors."""
+    """Every (suite, task, init state) combination of simulator `spec`, in a fixed order.
+    Unknown suites and out-of-range ids are errors naming the field."""
     prompts = []
     state_ids = parse_id_ranges(init_states, field)
-    for suite in [s.strip() for s in suites.split(",") if s.strip()]:
-        n_tasks = num_tasks(suite)
+    for suite in split_suites(suites):
+        if suite not in spec.suites:
+            raise ConfigError(
+                f"data.task_suite_name: {suite!r} is not a suite of {spec.name}; allowed: {spec.suites}"
+            )
+        n_tasks = spec.num_tasks(suite)
         tasks = list(range(n_tasks)) if task_ids is None else list(task_ids)
         bad = [t for t in tasks if not 0 <= t < n_tasks]
         if bad:
             raise ConfigError(f"data.task_ids={tasks} has ids {bad} outside {suite}'s range 0..{n_tasks - 1}")
         for task in tasks:
-            n_states = num_init_states(suite, task)
+            n_states = spec.num_init_states(suite, task)
             if state_ids[-1] >= n_states:
                 raise ConfigError(
                     f"{field}={init_states!r} names state {state_ids[-1]}, but {suite} task {task} "
@@ -115,12 +108,3 @@ class PromptSampler:
         self.epoch = state["epoch"]
         self.cursor = state["cursor"]
         self._order = self._permutation(self.epoch)
-
-
-def task_catalog_max_steps(env_cfg, suites: str) -> int:
-    """The longest episode (policy steps after the wait) over `suites`: env.max_steps when set,
-    else the largest per-suite default."""
-    if env_cfg.max_steps is not None:
-        return int(env_cfg.max_steps)
-    module = importlib.import_module(TASK_CATALOGS[env_cfg.name])
-    return max(module.default_max_steps(s.strip()) for s in suites.split(",") if s.strip())

@@ -20,15 +20,16 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from verl.envs.registry import get_env_spec
 from verl.protocol import DataProto
 from verl.single_controller import Dispatch, RayResourcePool, RayWorkerGroup
 from verl.trainer.config import PPOConfig
+from verl.trainer.config.batching import prompts_for_round
 from verl.trainer.config.compose import config_to_dict
 from verl.trainer.ppo import core_algos
-from verl.trainer.ppo.batching import round_prompts
 from verl.trainer.ppo.metrics import success_metrics, success_rates, trajectory_metrics
-from verl.trainer.ppo.prompts import Prompt, PromptSampler, build_prompts, task_catalog
-from verl.trainer.ray_session import WorkerGroupDriver
+from verl.trainer.ppo.prompts import Prompt, PromptSampler, build_prompts
+from verl.trainer.ray_session import WorkerGroupOwner
 from verl.utils import checkpoint as ckpt
 from verl.utils.timer import timer
 from verl.utils.tracking import Tracking
@@ -53,7 +54,7 @@ def _prompts_to_proto(
     )
 
 
-class RayTrainer(WorkerGroupDriver):
+class RayTrainer(WorkerGroupOwner):
     def __init__(self, config: PPOConfig) -> None:
         from verl.workers.fsdp_workers import ActorRolloutWorker
 
@@ -61,21 +62,14 @@ class RayTrainer(WorkerGroupDriver):
         c = config
         self.out_dir = Path(c.trainer.default_local_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        num_tasks, num_states = task_catalog(c.env.name)
+        spec = get_env_spec(c.env.name)
         self.val_prompts = build_prompts(
-            c.data.task_suite_name,
-            c.data.task_ids,
-            c.data.val_init_states,
-            num_tasks,
-            num_states,
-            "data.val_init_states",
+            spec, c.data.task_suite_name, c.data.task_ids, c.data.val_init_states, "data.val_init_states"
         )
         self.train_prompts = (
             []
             if c.trainer.val_only
-            else build_prompts(
-                c.data.task_suite_name, c.data.task_ids, c.data.train_init_states, num_tasks, num_states
-            )
+            else build_prompts(spec, c.data.task_suite_name, c.data.task_ids, c.data.train_init_states)
         )
         self.sampler = (
             PromptSampler(self.train_prompts, c.data.shuffle, c.trainer.seed) if self.train_prompts else None
@@ -141,7 +135,7 @@ class RayTrainer(WorkerGroupDriver):
         """collect -> old log-probs (-> reference log-probs) -> advantages -> update."""
         dp = Dispatch.DP_COMPUTE_PROTO
         with timer("gen", metrics):
-            batch = self._collect(metrics)
+            batch = self._sample_groups(metrics)
         metrics["perf/env_steps_per_s"] = metrics["rollout/env_steps"] / metrics["timing/gen"]
         with timer("old_log_prob", metrics):
             batch = batch.union(self.wg.call("compute_log_prob", batch, dispatch_mode=dp))
@@ -163,7 +157,7 @@ class RayTrainer(WorkerGroupDriver):
         return batch
 
     # ------------------------------------------------------------------ stages
-    def _collect(self, metrics: dict[str, float]) -> DataProto:
+    def _sample_groups(self, metrics: dict[str, float]) -> DataProto:
         """Roll out prompt batches until `train_batch_size` groups pass the accuracy filter."""
         d = self.config.data
         kept: list[DataProto] = []
@@ -171,7 +165,7 @@ class RayTrainer(WorkerGroupDriver):
         suites, tasks = [], []
         while n_kept < d.train_batch_size and rounds < d.max_sampling_rounds:
             prompts = self.sampler.next_batch(
-                round_prompts(
+                prompts_for_round(
                     d.train_batch_size, d.oversample_factor, n_kept, d.n_samples, self.world_size, d.refill
                 )
             )

@@ -19,11 +19,12 @@ import numpy as np
 import ray
 import torch
 
+from verl.envs.registry import get_env_spec
 from verl.single_controller import Dispatch, RayResourcePool, RayWorkerGroup
 from verl.trainer.config.compose import config_to_dict
 from verl.trainer.config.sft import SFTConfig
-from verl.trainer.ppo.prompts import build_prompts, task_catalog
-from verl.trainer.ray_session import WorkerGroupDriver
+from verl.trainer.ppo.prompts import build_prompts
+from verl.trainer.ray_session import WorkerGroupOwner
 from verl.trainer.sft.data import build_samples, demo_statistics, load_demos, resolve_paths
 from verl.utils import checkpoint as ckpt
 from verl.utils.dataset.statistics import save_dataset_statistics
@@ -56,7 +57,7 @@ def initial_checkpoint(config: SFTConfig, out_dir: Path, unnorm_key: str) -> Pat
     return path
 
 
-class SFTTrainer(WorkerGroupDriver):
+class SFTTrainer(WorkerGroupOwner):
     def __init__(self, config: SFTConfig) -> None:
         from verl.models.openvla_oft.configuration import OpenVLAOFTConfig
         from verl.models.openvla_oft.processing import OpenVLAOFTProcessor
@@ -133,14 +134,12 @@ class SFTTrainer(WorkerGroupDriver):
 
     def _val_episodes(self) -> list[Episode]:
         c = self.config
-        num_tasks, num_states = task_catalog(c.env.name)
         tasks = c.trainer.val_task_ids if c.trainer.val_task_ids is not None else self.trained_tasks
         prompts = build_prompts(
+            get_env_spec(c.env.name),
             c.data.suite,
             list(tasks),
             c.trainer.val_init_states,
-            num_tasks,
-            num_states,
             "trainer.val_init_states",
         )
         overlap = sorted({p.init_state_id for p in prompts} & set(self.demo_init_states))

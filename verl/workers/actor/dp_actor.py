@@ -20,7 +20,7 @@ import torch
 import torch.distributed as dist
 
 from verl.protocol import DataProto
-from verl.trainer.ppo.core_algos import agg_weights, kl_penalty, policy_loss_per_token, token_log_probs
+from verl.trainer.ppo.core_algos import agg_weights, kl_penalty, policy_loss_per_token
 from verl.utils.device import autocast
 from verl.utils.fsdp_utils import clip_grad_norm
 
@@ -56,46 +56,42 @@ def _synced_count(n: int, device: torch.device) -> int:
 
 
 class DataParallelPPOActor:
+    """Old log-probs and the PPO update of a policy (`verl.models.base.Policy`) whose `model` is
+    sharded across the data-parallel ranks; every score goes through `policy.log_prob`."""
+
     def __init__(
         self,
-        model,
-        processor,
+        policy,
         optimizer,
         scheduler,
         settings: ActorSettings,
         device: torch.device,
-        action_dim_tokens: int,
     ) -> None:
-        self.model = model
-        self.processor = processor
+        self.policy = policy
         self.optimizer = optimizer
         self.scheduler = scheduler
-        self.s = settings
+        self.settings = settings
         self.device = device
-        self.A = action_dim_tokens  # action tokens per decision step (chunk x action dim)
+        self.tokens_per_step = policy.tokens_per_step
 
     # ------------------------------------------------------------------ inputs
     def _forward_steps(
-        self, data: DataProto, rows: np.ndarray, steps: np.ndarray, temperature: float, model=None
+        self, data: DataProto, rows: np.ndarray, steps: np.ndarray, temperature: float, policy=None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Log-probs and entropy [n, A] of decision steps (rows[i], steps[i]) of `data`."""
-        model = model if model is not None else self.model
+        """Log-probs and entropy [n, tokens_per_step] of decision steps (rows[i], steps[i]) of `data`."""
+        policy = policy if policy is not None else self.policy
         jpegs = data.non_tensor_batch["jpegs"]
         instructions = data.non_tensor_batch["instruction"]
-        images = np.stack(
-            [[self.processor.decode_image(j) for j in jpegs[r][s]] for r, s in zip(rows, steps)]
+        r, s = torch.as_tensor(rows), torch.as_tensor(steps)
+        proprio = data.batch["proprio"][r, s] if "proprio" in data.batch.keys() else None
+        batch = policy.step_batch(
+            [jpegs[i][j] for i, j in zip(rows, steps)],
+            [str(instructions[i]) for i in rows],
+            proprio,
+            data.batch["action_tokens"][r, s],
         )
-        pixel_values = self.processor.pixel_values(torch.from_numpy(images)).to(
-            self.device
-        )  # [n, 6 n_img, S, S]
-        input_ids, attention_mask = self.processor.tokenize([str(instructions[r]) for r in rows])
-        tokens = data.batch["action_tokens"][torch.as_tensor(rows), torch.as_tensor(steps)].to(self.device)
-        proprio = None
-        if "proprio" in data.batch.keys():
-            proprio = data.batch["proprio"][torch.as_tensor(rows), torch.as_tensor(steps)].to(self.device)
-        with autocast(self.device, self.s.mixed_precision):
-            logits = model(input_ids.to(self.device), attention_mask.to(self.device), pixel_values, proprio)
-        return token_log_probs(logits, tokens, temperature)
+        with autocast(self.device, self.settings.mixed_precision):
+            return policy.log_prob(batch, temperature)
 
     @staticmethod
     def _valid_steps(data: DataProto) -> tuple[np.ndarray, np.ndarray]:
@@ -116,63 +112,57 @@ class DataParallelPPOActor:
     # ------------------------------------------------------------------ log-probs
     @torch.no_grad()
     def compute_log_prob(
-        self, data: DataProto, temperature: float, steps_per_forward: int, model=None
+        self, data: DataProto, temperature: float, steps_per_forward: int, policy=None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-token log-probs and entropy [B, S * A] of the stored action tokens (0 where not taken)."""
         b, s_max = data.batch["action_tokens"].shape[:2]
-        log_probs = torch.zeros(b, s_max, self.A)
-        entropy = torch.zeros(b, s_max, self.A)
+        log_probs = torch.zeros(b, s_max, self.tokens_per_step)
+        entropy = torch.zeros(b, s_max, self.tokens_per_step)
         rows, steps = self._valid_steps(data)
         for part in self._slices(len(rows), steps_per_forward):
             if part is None:  # keep FSDP collectives in step with the other ranks
                 if len(rows):
-                    self._forward_steps(data, rows[:1], steps[:1], temperature, model)
+                    self._forward_steps(data, rows[:1], steps[:1], temperature, policy)
                 else:
-                    self._dummy_forward(model)
+                    self._idle_forward(temperature, policy)
                 continue
-            lp, ent = self._forward_steps(data, rows[part], steps[part], temperature, model)
+            lp, ent = self._forward_steps(data, rows[part], steps[part], temperature, policy)
             log_probs[rows[part], steps[part]] = lp.float().cpu()
             entropy[rows[part], steps[part]] = ent.float().cpu()
         return log_probs.reshape(b, -1), entropy.reshape(b, -1)
 
-    def _dummy_forward(self, model=None) -> torch.Tensor:
-        """A forward on a blank observation, for ranks that hold no trajectories at all."""
-        model = model if model is not None else self.model
-        size = self.processor.image_size
-        n_img = model.config.num_images_in_input
-        blank = torch.zeros(1, n_img, size, size, 3, dtype=torch.uint8)
-        pixel_values = self.processor.pixel_values(blank).to(self.device)
-        input_ids, attention_mask = self.processor.tokenize(["idle"])
-        proprio = (
-            torch.zeros(1, model.config.proprio_dim, device=self.device) if model.config.use_proprio else None
-        )
-        with autocast(self.device, self.s.mixed_precision):
-            return model(input_ids.to(self.device), attention_mask.to(self.device), pixel_values, proprio)
+    def _idle_forward(self, temperature: float, policy=None) -> torch.Tensor:
+        """Log-probs of a blank observation, for ranks that hold no trajectories at all."""
+        policy = policy if policy is not None else self.policy
+        with autocast(self.device, self.settings.mixed_precision):
+            return policy.log_prob(policy.idle_batch(), temperature)[0]
 
     # ------------------------------------------------------------------ update
     def update_policy(self, data: DataProto, temperature: float) -> dict[str, float]:
         """PPO epochs over shuffled mini-batches; one optimiser step per mini-batch."""
-        self.model.train()
+        self.policy.model.train()
+        settings = self.settings
         b = len(data)
         metrics: dict[str, list[float]] = {}
-        rng = np.random.default_rng([self.s.seed, int(data.meta_info.get("global_step", 0))])
-        for _ in range(self.s.ppo_epochs):
-            order = rng.permutation(b) if self.s.shuffle else np.arange(b)
-            for start in range(0, b, self.s.mini_batch_per_rank):
-                mini = data.index(order[start : start + self.s.mini_batch_per_rank])
+        rng = np.random.default_rng([settings.seed, int(data.meta_info.get("global_step", 0))])
+        for _ in range(settings.ppo_epochs):
+            order = rng.permutation(b) if settings.shuffle else np.arange(b)
+            for start in range(0, b, settings.mini_batch_per_rank):
+                mini = data.index(order[start : start + settings.mini_batch_per_rank])
                 for key, value in self._update_mini_batch(mini, temperature).items():
                     metrics.setdefault(key, []).append(value)
         return {k: float(np.mean(v)) for k, v in metrics.items()}
 
     def _update_mini_batch(self, mini: DataProto, temperature: float) -> dict[str, float]:
-        s = self.s
+        s = self.settings
+        a = self.tokens_per_step
         b, s_max = mini.batch["action_tokens"].shape[:2]
         mask = mini.batch["response_mask"].float()  # [b, S*A]
-        weights = agg_weights(mask, s.loss_agg_mode).reshape(b, s_max, self.A)
-        mask3 = mask.reshape(b, s_max, self.A)
-        old = mini.batch["old_log_probs"].reshape(b, s_max, self.A)
-        adv = mini.batch["advantages"].reshape(b, s_max, self.A)
-        ref = mini.batch["ref_log_probs"].reshape(b, s_max, self.A) if s.kl_loss_coef > 0 else None
+        weights = agg_weights(mask, s.loss_agg_mode).reshape(b, s_max, a)
+        mask3 = mask.reshape(b, s_max, a)
+        old = mini.batch["old_log_probs"].reshape(b, s_max, a)
+        adv = mini.batch["advantages"].reshape(b, s_max, a)
+        ref = mini.batch["ref_log_probs"].reshape(b, s_max, a) if s.kl_loss_coef > 0 else None
         totals = {
             "pg_loss": 0.0,
             "clip_sum": 0.0,
@@ -189,7 +179,7 @@ class DataParallelPPOActor:
             rows = micro_rows[rows_local] if len(rows_local) else rows_local
             for part in self._slices(len(rows), s.steps_per_forward):
                 if part is None:
-                    (self._dummy_forward().sum() * 0.0).backward()
+                    (self._idle_forward(temperature).sum() * 0.0).backward()
                     continue
                 r, st = rows[part], steps[part]
                 lp, ent = self._forward_steps(mini, r, st, temperature)
@@ -215,7 +205,7 @@ class DataParallelPPOActor:
                 totals["kl_sum"] += (approx_kl * m).sum().item()
                 totals["ent_sum"] += (ent.detach() * m).sum().item()
                 totals["tokens"] += m.sum().item()
-        grad_norm = clip_grad_norm(self.model.parameters(), s.grad_clip)
+        grad_norm = clip_grad_norm(self.policy.model.parameters(), s.grad_clip)
         if torch.isfinite(grad_norm):
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)

@@ -60,6 +60,25 @@ def sampling_seed(*key: int) -> int:
     return int(state[0]) << 31 | int(state[1]) >> 1
 
 
+def policy_actor(
+    policy, temperature: float, greedy: bool, base_key: tuple[int, ...] = ()
+) -> Callable[[list[dict], list[tuple[int, int]]], tuple]:
+    """The `act` callable of `run_episodes` for a `verl.models.base.Policy`.
+
+    Sampling draws one stream per (episode seed, decision step) mixed with `base_key` (e.g. the run's
+    seed and the RL step): a rollout is a function of the weights and its episode seed only, not of
+    batch composition, simulator timing or the world size.
+    """
+
+    def act(observations: list[dict], keys: list[tuple[int, int]]) -> tuple:
+        row_seeds = None if greedy else [sampling_seed(*base_key, *key) for key in keys]
+        out = policy.act(observations, temperature=temperature, greedy=greedy, row_seeds=row_seeds)
+        proprio = out.proprio.numpy() if out.proprio is not None else None
+        return out.action_tokens.numpy(), out.log_probs.numpy(), out.actions, out.jpegs, proprio
+
+    return act
+
+
 def _next_for(task: tuple[str, int] | None, pending: deque, episodes: list[Episode]) -> int:
     """Pop the next pending episode, preferring one of the task the worker's simulator already holds
     (switching tasks rebuilds the simulator, ~2-3 s on CPU)."""
@@ -105,10 +124,10 @@ def run_episodes(
         if on_finish is not None:
             on_finish(trajectories[idx])
 
-    def collect(group: int) -> None:
+    def receive_results(group: int) -> None:
         workers = sorted(stepping[group])
         stepping[group].clear()
-        for w, res in zip(workers, pool.collect(workers) if workers else []):
+        for w, res in zip(workers, pool.receive_steps(workers) if workers else []):
             traj = trajectories[running[w]]
             traj.finish_step += res.steps
             traj.frames.extend(res.frames)
@@ -170,7 +189,7 @@ def run_episodes(
 
     while pending or running:
         for group in range(stages):
-            collect(group)
+            receive_results(group)
             start_episodes(group)
             act_and_send(group)
     return trajectories, stats

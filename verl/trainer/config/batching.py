@@ -73,7 +73,7 @@ def batch_plan(
 REFILL_MODES = ("full", "missing")
 
 
-def round_prompts(
+def prompts_for_round(
     train_batch_size: int,
     oversample_factor: int,
     n_kept: int,
