@@ -201,7 +201,9 @@ class OpenVLAOFTPolicy(nn.Module):
                 )
             missing = [k for k in keys if images.get(k) is None]
             if missing:
-                raise ValueError(f"observation lacks the images of cameras {missing} (this call did not render)")
+                raise ValueError(
+                    f"observation lacks the images of cameras {missing} (this call did not render)"
+                )
             jpegs.append([self.processor.encode_image(np.asarray(images[k])) for k in keys])
         prompt_ids = [self.processor.prompt_ids(obs["instruction"]) for obs in observations]
         input_ids, attention_mask = self.processor.pad(prompt_ids)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from verl.trainer.config.validate import ConfigError
+from verl.utils.config_values import ConfigError
 from verl.utils.dataset.libero_hdf5 import DATA, INIT_STATE_ID, LiberoEpisode, instruction_of, read_episodes
 from verl.utils.dataset.statistics import chunk_actions, compute_statistics
 
