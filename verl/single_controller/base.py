@@ -33,6 +33,12 @@ class Worker:
         self.rank = int(os.environ.get("RANK", "0"))
         self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
         self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        # The driver's `verl.utils.progress.ProgressCounter`, when it shows progress.
+        self.progress = None
+
+    def set_progress_counter(self, counter) -> None:
+        """Report finished episodes and steps to `counter` (a Ray actor handle)."""
+        self.progress = counter
 
     # Called by RayWorkerGroup on rank 0 before the others learn the rendezvous address.
     def node_ip_and_free_port(self) -> tuple[str, int]:

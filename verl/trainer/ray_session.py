@@ -54,11 +54,43 @@ def load_runtime_env(path: str) -> dict[str, Any]:
 
 
 class WorkerGroupOwner:
-    """A driver that owns a Ray worker group (`self.wg`), its resource pool and a metrics tracker."""
+    """A driver that owns a Ray worker group (`self.wg`), its resource pool, a metrics tracker and a
+    progress counter the workers report to (`self.progress`, None without one)."""
 
     wg: Any
     pool: Any
     tracker: Any
+    progress: Any = None
+    show_progress: bool = True
+
+    def start_progress(self, enabled: bool) -> None:
+        """Create the progress counter and hand it to every worker."""
+        from verl.utils.progress import start_counter
+
+        self.show_progress = enabled
+        self.progress = start_counter()
+        self.wg.call("set_progress_counter", self.progress)
+
+    def calls_with_progress(
+        self, method: str, calls: list[tuple], stage: Any, kind: str, dispatch_mode: Any, reset: bool = True
+    ) -> list[Any]:
+        """`self.wg.call(method, *args)` for each `args` of `calls`, one after another, while `stage`
+        (a `verl.utils.progress.Stage`) shows the `kind` items the workers finish (counted from zero
+        unless `reset` is False)."""
+        import ray
+
+        from verl.utils.progress import wait_with_progress
+
+        if self.progress is None:
+            return [self.wg.call(method, *args, dispatch_mode=dispatch_mode) for args in calls]
+        if reset:
+            ray.get(self.progress.reset.remote(kind))
+        results = []
+        for args in calls:
+            refs = self.wg.call(method, *args, dispatch_mode=dispatch_mode, blocking=False)
+            wait_with_progress(refs, self.progress, kind, stage)
+            results.append(self.wg.wait(refs, dispatch_mode))
+        return results
 
     def shutdown(self, graceful: bool = True) -> None:
         """Close the workers' simulator pools, then kill the workers; `graceful=False` (after an
@@ -70,6 +102,10 @@ class WorkerGroupOwner:
             self.wg.shutdown()
             self.pool.remove()
             self.tracker.finish()
+            if self.progress is not None:
+                import ray
+
+                ray.kill(self.progress)
 
 
 def _interrupt(signum: int, frame: Any) -> None:

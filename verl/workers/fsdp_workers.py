@@ -25,6 +25,7 @@ from verl.trainer.config.compose import import_plugins
 from verl.utils import checkpoint as ckpt
 from verl.utils.device import resolve_device
 from verl.utils.fsdp_utils import full_state_dict
+from verl.utils.progress import report
 from verl.workers.actor.dp_actor import ActorSettings, DataParallelPPOActor
 from verl.workers.policy_setup import (
     adamw,
@@ -152,8 +153,8 @@ class ActorRolloutWorker(Worker):
 
         validate = bool(prompts.meta_info.get("validate", False))
         step = int(prompts.meta_info.get("global_step", 0))
-        r = self.config.actor_rollout_ref.rollout
-        greedy = not r.val_do_sample if validate else not r.do_sample
+        rollout_cfg = self.config.actor_rollout_ref.rollout
+        greedy = not rollout_cfg.val_do_sample if validate else not rollout_cfg.do_sample
         nt = prompts.non_tensor_batch
         episodes = [
             Episode(
@@ -167,12 +168,19 @@ class ActorRolloutWorker(Worker):
             for i in range(len(prompts))
         ]
         self.rollout_policy.eval()
-        act = policy_actor(self.rollout_policy, r.temperature, greedy, (int(self.config.trainer.seed), step))
+        act = policy_actor(
+            self.rollout_policy, rollout_cfg.temperature, greedy, (int(self.config.trainer.seed), step)
+        )
 
         start = time.perf_counter()
         trajectories, stats = (
             run_episodes(
-                act, self._env_pool(), episodes, r.micro_batch_size, stages=self.config.env.pipeline_stages
+                act,
+                self._env_pool(),
+                episodes,
+                rollout_cfg.micro_batch_size,
+                on_finish=lambda traj: report(self.progress, "episodes", 1, int(traj.success)),
+                stages=self.config.env.pipeline_stages,
             )
             if episodes
             else ([], None)
@@ -211,19 +219,22 @@ class ActorRolloutWorker(Worker):
 
     # ------------------------------------------------------------------ actor
     def compute_log_prob(self, data: DataProto) -> DataProto:
-        t = self.config.actor_rollout_ref.rollout.temperature
+        temperature = self.config.actor_rollout_ref.rollout.temperature
         size = (
             self.config.actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu
             * self.config.actor_rollout_ref.actor.traj_mini_batch_size
         )
         self.policy.model.eval()
-        log_probs, entropy = self.actor.compute_log_prob(data, t, size)
+        log_probs, entropy = self.actor.compute_log_prob(data, temperature, size)
         return DataProto.from_dict(tensors={"old_log_probs": log_probs, "old_entropy": entropy})
 
     def compute_ref_log_prob(self, data: DataProto) -> DataProto:
-        t = self.config.actor_rollout_ref.rollout.temperature
+        temperature = self.config.actor_rollout_ref.rollout.temperature
         log_probs, _ = self.actor.compute_log_prob(
-            data, t, self.config.actor_rollout_ref.actor.traj_mini_batch_size, policy=self.ref_policy
+            data,
+            temperature,
+            self.config.actor_rollout_ref.actor.traj_mini_batch_size,
+            policy=self.ref_policy,
         )
         return DataProto.from_dict(tensors={"ref_log_probs": log_probs})
 

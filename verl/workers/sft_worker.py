@@ -28,6 +28,7 @@ from verl.trainer.sft.data import SFTSamples, batch_indices
 from verl.utils import checkpoint as ckpt
 from verl.utils.device import autocast, resolve_device
 from verl.utils.fsdp_utils import clip_grad_norm, full_state_dict
+from verl.utils.progress import report
 from verl.workers.policy_setup import (
     adamw,
     load_worker_checkpoint,
@@ -49,21 +50,21 @@ class SFTWorker(Worker):
 
         self.config = config
         import_plugins(config.trainer.plugins)
-        t, m = config.trainer, config.model
-        if t.torch_threads > 0:
-            torch.set_num_threads(t.torch_threads)
-        self.device = resolve_device(t.device)
+        trainer_cfg, model_cfg = config.trainer, config.model
+        if trainer_cfg.torch_threads > 0:
+            torch.set_num_threads(trainer_cfg.torch_threads)
+        self.device = resolve_device(trainer_cfg.device)
         self.init_process_group()
-        ckpt.seed_everything(t.seed + self.rank)
+        ckpt.seed_everything(trainer_cfg.seed + self.rank)
         policy = load_worker_policy(
-            m,
+            model_cfg,
             model_path,
             self.device,
             unnorm_key=unnorm_key,
             statistics_path=statistics_dir,
             num_actions_chunk=config.data.chunk,
-            use_proprio=m.use_proprio,
-            num_images_in_input=m.num_images_in_input,
+            use_proprio=model_cfg.use_proprio,
+            num_images_in_input=model_cfg.num_images_in_input,
         )
         obs = observation_spec(config.env)
         policy.bind_observations(obs.cameras, obs.proprio_dim)
@@ -75,17 +76,21 @@ class SFTWorker(Worker):
         self.policy = policy
         self.eval_policy = copy.deepcopy(policy).requires_grad_(False) if self.world_size > 1 else policy
         self.mixed_precision = "bf16" if self.device.type == "cuda" else "fp32"
-        shard_policy(policy, self.device, self.mixed_precision, m.enable_gradient_checkpointing)
-        o = config.optim
-        self.optimizer = adamw(policy, o.lr, o.betas, o.weight_decay, foreach=True)
+        shard_policy(policy, self.device, self.mixed_precision, model_cfg.enable_gradient_checkpointing)
+        optim = config.optim
+        self.optimizer = adamw(policy, optim.lr, optim.betas, optim.weight_decay, foreach=True)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer,
             lambda step: lr_factor(
-                step, o.lr_warmup_steps, t.total_training_steps, o.warmup_style, o.min_lr_ratio
+                step,
+                optim.lr_warmup_steps,
+                trainer_cfg.total_training_steps,
+                optim.warmup_style,
+                optim.min_lr_ratio,
             ),
         )
         self.per_rank, self.grad_accum = sft_batch_plan(
-            t.train_batch_size, t.micro_batch_size_per_gpu, self.world_size
+            trainer_cfg.train_batch_size, trainer_cfg.micro_batch_size_per_gpu, self.world_size
         )
 
         # The frame cache and its supervised targets, tokenised once with this policy's statistics.
@@ -97,7 +102,7 @@ class SFTWorker(Worker):
                 normalize(samples.proprio, policy.proprio_stats).astype(np.float32)
             )
         self.prompts = [policy.processor.prompt_ids(text) for text in samples.instructions]
-        self.generator = torch.Generator().manual_seed(t.seed * 1000 + self.rank)
+        self.generator = torch.Generator().manual_seed(trainer_cfg.seed * 1000 + self.rank)
         self.pool = None
         return {
             "parameters": sum(p.numel() for p in policy.model.parameters()),
@@ -110,10 +115,10 @@ class SFTWorker(Worker):
     # ------------------------------------------------------------------ training
     def _micro_batch(self, rows: np.ndarray) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """Model inputs and targets [n, A] of cache rows `rows`, with training augmentation."""
-        a = self.config.augment
+        aug = self.config.augment
         proc = self.policy.processor
         images = torch.from_numpy(self.samples.images[rows])  # [n, n_img, S, S, 3]
-        images = augment_images(images, a.random_shift_px, a.brightness, a.contrast, self.generator)
+        images = augment_images(images, aug.random_shift_px, aug.brightness, aug.contrast, self.generator)
         input_ids, attention_mask = proc.pad([self.prompts[i] for i in self.samples.instruction_index[rows]])
         batch = {
             "input_ids": input_ids.to(self.device),
@@ -126,14 +131,14 @@ class SFTWorker(Worker):
 
     def train_steps(self, start_step: int, num_steps: int) -> dict[str, float]:
         """Optimiser steps start_step .. start_step + num_steps - 1; metrics averaged over them."""
-        t, o = self.config.trainer, self.config.optim
+        trainer_cfg, optim = self.config.trainer, self.config.optim
         model = self.policy.model
         model.train()
         totals = {"loss": 0.0, "accuracy": 0.0, "grad_norm": 0.0}
         cpu0, wall0 = time.process_time(), time.perf_counter()
         micro = self.per_rank // self.grad_accum
         for step in range(start_step, start_step + num_steps):
-            rows = batch_indices(step, t.train_batch_size, len(self.samples), t.seed)
+            rows = batch_indices(step, trainer_cfg.train_batch_size, len(self.samples), trainer_cfg.seed)
             rows = rows[self.rank * self.per_rank : (self.rank + 1) * self.per_rank]
             self.optimizer.zero_grad(set_to_none=True)
             for k in range(self.grad_accum):
@@ -143,15 +148,17 @@ class SFTWorker(Worker):
                 batch, targets = self._micro_batch(rows[k * micro : (k + 1) * micro])
                 with autocast(self.device, self.mixed_precision):
                     logits = self.policy.action_logits(batch)
-                loss, accuracy = action_token_loss(logits, targets, o.label_smoothing)
+                loss, accuracy = action_token_loss(logits, targets, optim.label_smoothing)
                 (loss / self.grad_accum).backward()
                 totals["loss"] += loss.item() / self.grad_accum
                 totals["accuracy"] += accuracy.item() / self.grad_accum
-            grad_norm = clip_grad_norm(model.parameters(), o.grad_clip)
+            grad_norm = clip_grad_norm(model.parameters(), optim.grad_clip)
             if torch.isfinite(grad_norm):
                 self.optimizer.step()
             self.scheduler.step()
             totals["grad_norm"] += float(grad_norm)
+            if self.rank == 0:
+                report(self.progress, "steps")
         n = max(num_steps, 1)
         return {
             "train/loss": totals["loss"] / n,
@@ -184,6 +191,7 @@ class SFTWorker(Worker):
             self.pool,
             episodes,
             self.config.trainer.val_micro_batch_size,
+            on_finish=lambda traj: report(self.progress, "episodes", 1, int(traj.success)),
             stages=self.config.env.pipeline_stages,
         )
         policy.train()

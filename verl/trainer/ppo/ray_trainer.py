@@ -31,6 +31,7 @@ from verl.trainer.ppo.metrics import success_metrics, success_rates, trajectory_
 from verl.trainer.ppo.prompts import Prompt, PromptSampler, build_prompts
 from verl.trainer.ray_session import WorkerGroupOwner
 from verl.utils import checkpoint as ckpt
+from verl.utils.progress import Stage
 from verl.utils.timer import timer
 from verl.utils.tracking import Tracking
 
@@ -59,57 +60,67 @@ class RayTrainer(WorkerGroupOwner):
         from verl.workers.fsdp_workers import ActorRolloutWorker
 
         self.config = config
-        c = config
-        self.out_dir = Path(c.trainer.default_local_dir)
+        cfg = config
+        self.out_dir = Path(cfg.trainer.default_local_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        spec = get_env_spec(c.env.name)
+        spec = get_env_spec(cfg.env.name)
         self.val_prompts = build_prompts(
-            spec, c.data.task_suite_name, c.data.task_ids, c.data.val_init_states, "data.val_init_states"
+            spec,
+            cfg.data.task_suite_name,
+            cfg.data.task_ids,
+            cfg.data.val_init_states,
+            "data.val_init_states",
         )
         self.train_prompts = (
             []
-            if c.trainer.val_only
-            else build_prompts(spec, c.data.task_suite_name, c.data.task_ids, c.data.train_init_states)
+            if cfg.trainer.val_only
+            else build_prompts(spec, cfg.data.task_suite_name, cfg.data.task_ids, cfg.data.train_init_states)
         )
         self.sampler = (
-            PromptSampler(self.train_prompts, c.data.shuffle, c.trainer.seed) if self.train_prompts else None
+            PromptSampler(self.train_prompts, cfg.data.shuffle, cfg.trainer.seed)
+            if self.train_prompts
+            else None
         )
-        self.world_size = c.trainer.nnodes * c.trainer.n_gpus_per_node
+        self.world_size = cfg.trainer.nnodes * cfg.trainer.n_gpus_per_node
         steps_per_epoch = (
-            math.ceil(len(self.train_prompts) / c.data.train_batch_size) if self.train_prompts else 0
+            math.ceil(len(self.train_prompts) / cfg.data.train_batch_size) if self.train_prompts else 0
         )
-        self.total_steps = c.trainer.total_training_steps or steps_per_epoch * c.trainer.total_epochs
+        self.total_steps = cfg.trainer.total_training_steps or steps_per_epoch * cfg.trainer.total_epochs
         self.global_step = 0
-        use_gpu = c.trainer.device == "cuda" or (c.trainer.device == "auto" and torch.cuda.is_available())
+        use_gpu = cfg.trainer.device == "cuda" or (cfg.trainer.device == "auto" and torch.cuda.is_available())
         self.pool = RayResourcePool(
-            [c.trainer.n_gpus_per_node] * c.trainer.nnodes,
+            [cfg.trainer.n_gpus_per_node] * cfg.trainer.nnodes,
             use_gpu=use_gpu,
-            num_cpus_per_worker=c.trainer.num_cpus_per_worker,
+            num_cpus_per_worker=cfg.trainer.num_cpus_per_worker,
         )
         self.wg = RayWorkerGroup(self.pool, ActorRolloutWorker, name_prefix="actor_rollout")
-        self.model_info = self.wg.call("init_model", c, self.total_steps)[0]
+        self.model_info = self.wg.call("init_model", cfg, self.total_steps)[0]
         self.tracker = Tracking(
-            c.trainer.project_name,
-            c.trainer.experiment_name,
-            c.trainer.logger,
+            cfg.trainer.project_name,
+            cfg.trainer.experiment_name,
+            cfg.trainer.logger,
             self.out_dir,
-            config=config_to_dict(c),
-            wandb_mode=c.trainer.wandb_mode,
+            config=config_to_dict(cfg),
+            wandb_mode=cfg.trainer.wandb_mode,
             run_id=ckpt.experiment_run_id(self.out_dir),
         )
+        self.start_progress(cfg.trainer.progress_bar)
 
     # ------------------------------------------------------------------ the loop
     def fit(self) -> dict[str, float]:
-        c = self.config.trainer
+        trainer_cfg = self.config.trainer
         self._resume()
         last_val: dict[str, float] = {}
-        if c.val_only or (c.val_before_train and self.global_step == 0):
+        if trainer_cfg.val_only or (trainer_cfg.val_before_train and self.global_step == 0):
             last_val = self._validate()
             self.tracker.log(last_val, step=self.global_step)
-            if c.val_only:
+            if trainer_cfg.val_only:
                 return last_val
         bar = tqdm(
-            total=self.total_steps, initial=self.global_step, desc="GRPO steps", disable=not c.progress_bar
+            total=self.total_steps,
+            initial=self.global_step,
+            desc="GRPO steps",
+            disable=not (trainer_cfg.progress_bar and sys.stderr.isatty()),
         )
         while self.global_step < self.total_steps:
             metrics: dict[str, float] = {}
@@ -117,12 +128,14 @@ class RayTrainer(WorkerGroupOwner):
                 batch = self._train_step(metrics)
             self.global_step += 1
             metrics.update(trajectory_metrics(batch, metrics["timing/step"]))
-            if c.test_freq > 0 and self.global_step % c.test_freq == 0:
+            if trainer_cfg.test_freq > 0 and self.global_step % trainer_cfg.test_freq == 0:
                 with timer("testing", metrics):
                     last_val = self._validate()
                 metrics.update(last_val)
             last_step = self.global_step >= self.total_steps
-            if (c.save_freq > 0 and self.global_step % c.save_freq == 0) or (last_step and c.save_last):
+            if (trainer_cfg.save_freq > 0 and self.global_step % trainer_cfg.save_freq == 0) or (
+                last_step and trainer_cfg.save_last
+            ):
                 with timer("save_checkpoint", metrics):
                     self._save()
             self.tracker.log(metrics, step=self.global_step)
@@ -159,14 +172,19 @@ class RayTrainer(WorkerGroupOwner):
     # ------------------------------------------------------------------ stages
     def _sample_groups(self, metrics: dict[str, float]) -> DataProto:
         """Roll out prompt batches until `train_batch_size` groups pass the accuracy filter."""
-        d = self.config.data
+        data_cfg = self.config.data
         kept: list[DataProto] = []
         n_kept, rounds, scores, filter_stats, env_steps = 0, 0, [], {}, 0
         suites, tasks = [], []
-        while n_kept < d.train_batch_size and rounds < d.max_sampling_rounds:
+        while n_kept < data_cfg.train_batch_size and rounds < data_cfg.max_sampling_rounds:
             prompts = self.sampler.next_batch(
                 prompts_for_round(
-                    d.train_batch_size, d.oversample_factor, n_kept, d.n_samples, self.world_size, d.refill
+                    data_cfg.train_batch_size,
+                    data_cfg.oversample_factor,
+                    n_kept,
+                    data_cfg.n_samples,
+                    self.world_size,
+                    data_cfg.refill,
                 )
             )
             self._log_prompts(prompts, rounds)
@@ -174,15 +192,15 @@ class RayTrainer(WorkerGroupOwner):
             seeds = [
                 int(x)
                 for x in np.random.default_rng([self.config.trainer.seed, self.global_step, rounds]).integers(
-                    0, VAL_SEED_BASE, size=len(prompts) * d.n_samples
+                    0, VAL_SEED_BASE, size=len(prompts) * data_cfg.n_samples
                 )
             ]
             gen = _prompts_to_proto(prompts, [0] * len(prompts), uids, [False] * len(prompts)).repeat(
-                d.n_samples
+                data_cfg.n_samples
             )
             gen.non_tensor_batch["seed"] = np.asarray(seeds, dtype=object)
             gen.meta_info.update(validate=False, global_step=self.global_step)
-            out = self.wg.call("generate_sequences", gen, dispatch_mode=Dispatch.DP_COMPUTE_PROTO)
+            out = self._rollout([gen], f"rollout step {self.global_step + 1} round {rounds + 1}")
             rounds += 1
             success = out.batch["success"].numpy()
             scores.append(success)
@@ -190,9 +208,12 @@ class RayTrainer(WorkerGroupOwner):
             tasks.append(out.non_tensor_batch["task_id"])
             env_steps += int(out.batch["finish_step"].sum())
             infra = out.non_tensor_batch["env_error"] != ""
-            if d.filter_accuracy:
+            if data_cfg.filter_accuracy:
                 keep, stats = core_algos.group_accuracy_filter(
-                    success, out.non_tensor_batch["uid"], d.accuracy_lower_bound, d.accuracy_upper_bound
+                    success,
+                    out.non_tensor_batch["uid"],
+                    data_cfg.accuracy_lower_bound,
+                    data_cfg.accuracy_upper_bound,
                 )
             else:
                 keep, stats = np.ones(len(out), dtype=bool), {"kept": float(len(prompts))}
@@ -205,7 +226,7 @@ class RayTrainer(WorkerGroupOwner):
                 filter_stats[k] = filter_stats.get(k, 0.0) + v
             if keep.any():
                 kept.append(out.index(keep))
-                n_kept += int(keep.sum()) // d.n_samples
+                n_kept += int(keep.sum()) // data_cfg.n_samples
         score = np.concatenate(scores)
         # Every rollout of the step, before filtering: overall, per suite and per task.
         metrics.update(
@@ -221,13 +242,13 @@ class RayTrainer(WorkerGroupOwner):
             }
         )
         metrics.update({f"sampling/{k}": v for k, v in filter_stats.items()})
-        if n_kept < d.train_batch_size:
+        if n_kept < data_cfg.train_batch_size:
             logger.warning(
                 "dynamic sampling kept %d of %d groups after data.max_sampling_rounds=%d rounds (success rate %.3f); "
                 "training on what was kept",
                 n_kept,
-                d.train_batch_size,
-                d.max_sampling_rounds,
+                data_cfg.train_batch_size,
+                data_cfg.max_sampling_rounds,
                 score.mean(),
             )
         if not kept:
@@ -283,7 +304,7 @@ class RayTrainer(WorkerGroupOwner):
         return batch.index(slice(0, groups * n))
 
     def _advantages(self, batch: DataProto, metrics: dict[str, float]) -> DataProto:
-        a = self.config.algorithm
+        algo_cfg = self.config.algorithm
         mask = batch.batch["response_mask"]
         rewards = core_algos.outcome_token_rewards(
             batch.batch["success"], mask, self.config.verifier.reward_coef
@@ -292,8 +313,8 @@ class RayTrainer(WorkerGroupOwner):
             rewards,
             mask,
             batch.non_tensor_batch["uid"],
-            eps=a.adv_eps,
-            norm_adv_by_std=a.norm_adv_by_std_in_grpo,
+            eps=algo_cfg.adv_eps,
+            norm_adv_by_std=algo_cfg.norm_adv_by_std_in_grpo,
         )
         batch.batch["token_level_rewards"] = rewards
         batch.batch["advantages"] = adv
@@ -305,39 +326,31 @@ class RayTrainer(WorkerGroupOwner):
                 "critic/advantages/max": float(adv[valid].max()) if valid.any() else 0.0,
                 "critic/advantages/min": float(adv[valid].min()) if valid.any() else 0.0,
                 "critic/kl": 0.0,
-                "critic/kl_coeff": a.kl_ctrl.kl_coef,
+                "critic/kl_coeff": algo_cfg.kl_ctrl.kl_coef,
             }
         )
         return batch
 
     def _validate(self) -> dict[str, float]:
         """Greedy rollouts on the validation prompts; success overall, per suite and per task; videos."""
-        c = self.config
-        prompts = [p for p in self.val_prompts for _ in range(c.data.val_n_samples)]
+        cfg = self.config
+        prompts = [p for p in self.val_prompts for _ in range(cfg.data.val_n_samples)]
         per_task_videos: dict[tuple[str, int], int] = {}
         record = []
         for p in prompts:
             k = (p.suite, p.task_id)
-            record.append(per_task_videos.get(k, 0) < c.actor_rollout_ref.rollout.val_videos_per_task)
+            record.append(per_task_videos.get(k, 0) < cfg.actor_rollout_ref.rollout.val_videos_per_task)
             per_task_videos[k] = per_task_videos.get(k, 0) + 1
         # Validation seeds live in [2^30, 2^31), training seeds below 2^30: never the same scene.
-        seeds = [VAL_SEED_BASE + c.env.seed * 10007 + i for i in range(len(prompts))]
+        seeds = [VAL_SEED_BASE + cfg.env.seed * 10007 + i for i in range(len(prompts))]
         gen = _prompts_to_proto(prompts, seeds, [f"val{i}" for i in range(len(prompts))], record)
         gen.meta_info.update(
             validate=True,
             global_step=self.global_step,
             video_dir=str(self.out_dir / "videos" / f"step_{self.global_step}"),
         )
-        size = c.data.val_batch_size or len(gen)
-        outs = [
-            self.wg.call("generate_sequences", part, dispatch_mode=Dispatch.DP_COMPUTE_PROTO)
-            for part in gen.split(size)
-        ]
-        out = DataProto.concat(outs)
-        tqdm.write(
-            f"validation at step {self.global_step}: {float(out.batch['success'].mean()):.3f} success "
-            f"over {len(out)} episodes",
-            file=sys.stderr,
+        out = self._rollout(
+            gen.split(cfg.data.val_batch_size or len(gen)), f"validation at step {self.global_step}"
         )
         metrics = success_metrics(out, prefix="val/test_score")
         self._log_episodes(out)
@@ -346,9 +359,21 @@ class RayTrainer(WorkerGroupOwner):
                 self.tracker.log_video(f"val/video/{Path(path).stem.split('--')[0]}", path, self.global_step)
         return metrics
 
+    def _rollout(self, parts: list[DataProto], desc: str) -> DataProto:
+        """Roll out every part of a prompt batch in turn, showing finished episodes as they come."""
+        stage = Stage(desc, sum(len(p) for p in parts), "episodes", self.show_progress)
+        outs = self.calls_with_progress(
+            "generate_sequences", [(p,) for p in parts], stage, "episodes", Dispatch.DP_COMPUTE_PROTO
+        )
+        out = DataProto.concat(outs)
+        stage.update(len(out) - stage.initial)
+        stage.close(f"{float(out.batch['success'].mean()):.3f} success")
+        return out
+
     # ------------------------------------------------------------------ checkpoints
     def _save(self) -> None:
-        c = self.config.trainer
+        trainer_cfg = self.config.trainer
+        stage = Stage(f"checkpoint step {self.global_step}", None, "", self.show_progress)
         path = ckpt.begin_checkpoint(self.out_dir, self.global_step)
         self.wg.call("save_checkpoint", str(path))
         ckpt.atomic_write_json(
@@ -359,14 +384,18 @@ class RayTrainer(WorkerGroupOwner):
                 "total_steps": self.total_steps,
             },
         )
-        ckpt.commit_checkpoint(self.out_dir, self.global_step, c.max_actor_ckpt_to_keep)
+        final = ckpt.commit_checkpoint(self.out_dir, self.global_step, trainer_cfg.max_actor_ckpt_to_keep)
+        stage.close(f"written to {final}")
 
     def _resume(self) -> None:
-        c = self.config.trainer
-        if c.val_only:
+        trainer_cfg = self.config.trainer
+        if trainer_cfg.val_only:
             return
         path = ckpt.resolve_resume_checkpoint(
-            c.resume_mode, c.resume_from_path, self.out_dir, required=("trainer_state.json",)
+            trainer_cfg.resume_mode,
+            trainer_cfg.resume_from_path,
+            self.out_dir,
+            required=("trainer_state.json",),
         )
         if path is None:
             return

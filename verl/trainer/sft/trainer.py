@@ -28,6 +28,7 @@ from verl.trainer.ray_session import WorkerGroupOwner
 from verl.trainer.sft.data import build_samples, demo_statistics, load_demos, resolve_paths
 from verl.utils import checkpoint as ckpt
 from verl.utils.dataset.statistics import save_dataset_statistics
+from verl.utils.progress import Stage
 from verl.utils.timer import timer
 from verl.utils.tracking import Tracking
 from verl.workers.rollout.env_rollout import Episode
@@ -37,21 +38,21 @@ logger = logging.getLogger(__name__)
 
 def initial_checkpoint(config: SFTConfig, out_dir: Path, unnorm_key: str) -> Path:
     """The checkpoint training starts from: `model.path`, or a fresh tiny model written once."""
-    m = config.model
-    if m.init == "pretrained":
-        return Path(m.path)
+    model_cfg = config.model
+    if model_cfg.init == "pretrained":
+        return Path(model_cfg.path)
     from verl.models.openvla_oft.configuration import tiny
     from verl.models.openvla_oft.tiny import write_tiny_checkpoint
 
     path = out_dir / "init_tiny"
     if not (path / "model.safetensors").is_file():
         cfg = tiny(
-            image_size=m.tiny_image_size,
+            image_size=model_cfg.tiny_image_size,
             num_actions_chunk=config.data.chunk or 8,
-            use_proprio=m.use_proprio,
-            num_images_in_input=m.num_images_in_input,
-            vision_dim=m.tiny_vision_dim,
-            llm_dim=m.tiny_llm_dim,
+            use_proprio=model_cfg.use_proprio,
+            num_images_in_input=model_cfg.num_images_in_input,
+            vision_dim=model_cfg.tiny_vision_dim,
+            llm_dim=model_cfg.tiny_llm_dim,
         )
         write_tiny_checkpoint(path, config=cfg, seed=config.trainer.seed, unnorm_key=unnorm_key)
     return path
@@ -63,33 +64,35 @@ class SFTTrainer(WorkerGroupOwner):
         from verl.models.openvla_oft.processing import OpenVLAOFTProcessor
         from verl.workers.sft_worker import SFTWorker
 
-        self.config = c = config
-        self.out_dir = Path(c.trainer.default_local_dir)
+        self.config = cfg = config
+        self.out_dir = Path(cfg.trainer.default_local_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        if c.trainer.torch_threads > 0:
+        if cfg.trainer.torch_threads > 0:
             # The frame cache's resize is a torch matmul; more threads only spin on a busy CPU.
-            torch.set_num_threads(c.trainer.torch_threads)
-        self.unnorm_key = c.data.unnorm_key or c.data.suite
+            torch.set_num_threads(cfg.trainer.torch_threads)
+        self.unnorm_key = cfg.data.unnorm_key or cfg.data.suite
 
         # Demonstrations, their statistics and the frame cache.
         start = time.perf_counter()
-        files = resolve_paths(list(c.data.paths))
+        files = resolve_paths(list(cfg.data.paths))
         demos = load_demos(
             files,
-            c.data.suite,
-            c.data.task_ids,
-            c.data.demos_per_task,
-            c.data.drop_noops,
-            load_wrist=c.model.num_images_in_input == 2,
+            cfg.data.suite,
+            cfg.data.task_ids,
+            cfg.data.demos_per_task,
+            cfg.data.drop_noops,
+            load_wrist=cfg.model.num_images_in_input == 2,
         )
         self.statistics_dir = self.out_dir / "data"
         save_dataset_statistics(
             demo_statistics(demos), self.unnorm_key, str(self.statistics_dir / "dataset_statistics.json")
         )
-        self.model_path = initial_checkpoint(c, self.out_dir, self.unnorm_key)
-        chunk = c.data.chunk or OpenVLAOFTConfig.from_pretrained(self.model_path).num_actions_chunk or 8
+        self.model_path = initial_checkpoint(cfg, self.out_dir, self.unnorm_key)
+        chunk = cfg.data.chunk or OpenVLAOFTConfig.from_pretrained(self.model_path).num_actions_chunk or 8
         processor = OpenVLAOFTProcessor.from_pretrained(self.model_path)
-        samples = build_samples(demos, processor, chunk, c.model.num_images_in_input, c.data.pad_chunk_end)
+        samples = build_samples(
+            demos, processor, chunk, cfg.model.num_images_in_input, cfg.data.pad_chunk_end
+        )
         self.trained_tasks = sorted({d.task_id for d in demos})
         self.demo_init_states = sorted({d.init_state_id for d in demos if d.init_state_id is not None})
         self.data_info = {
@@ -109,37 +112,45 @@ class SFTTrainer(WorkerGroupOwner):
         )
         self.val_episodes = self._val_episodes()
 
-        t = c.trainer
-        use_gpu = t.device == "cuda" or (t.device == "auto" and torch.cuda.is_available())
+        trainer_cfg = cfg.trainer
+        use_gpu = trainer_cfg.device == "cuda" or (trainer_cfg.device == "auto" and torch.cuda.is_available())
         self.pool = RayResourcePool(
-            [t.n_gpus_per_node] * t.nnodes, use_gpu=use_gpu, num_cpus_per_worker=t.num_cpus_per_worker
+            [trainer_cfg.n_gpus_per_node] * trainer_cfg.nnodes,
+            use_gpu=use_gpu,
+            num_cpus_per_worker=trainer_cfg.num_cpus_per_worker,
         )
         self.wg = RayWorkerGroup(self.pool, SFTWorker, name_prefix="sft")
         self.model_info = self.wg.call(
-            "init_model", c, str(self.model_path), str(self.statistics_dir), self.unnorm_key, ray.put(samples)
+            "init_model",
+            cfg,
+            str(self.model_path),
+            str(self.statistics_dir),
+            self.unnorm_key,
+            ray.put(samples),
         )[0]
         self.tracker = Tracking(
-            t.project_name,
-            t.experiment_name,
-            t.logger,
+            trainer_cfg.project_name,
+            trainer_cfg.experiment_name,
+            trainer_cfg.logger,
             self.out_dir,
-            config=config_to_dict(c),
-            wandb_mode=t.wandb_mode,
+            config=config_to_dict(cfg),
+            wandb_mode=trainer_cfg.wandb_mode,
             run_id=ckpt.experiment_run_id(self.out_dir),
         )
+        self.start_progress(trainer_cfg.progress_bar)
         self.global_step = 0
         self.train_cpu_s = 0.0
         self.train_wall_s = 0.0
         self._resume()
 
     def _val_episodes(self) -> list[Episode]:
-        c = self.config
-        tasks = c.trainer.val_task_ids if c.trainer.val_task_ids is not None else self.trained_tasks
+        cfg = self.config
+        tasks = cfg.trainer.val_task_ids if cfg.trainer.val_task_ids is not None else self.trained_tasks
         prompts = build_prompts(
-            get_env_spec(c.env.name),
-            c.data.suite,
+            get_env_spec(cfg.env.name),
+            cfg.data.suite,
             list(tasks),
-            c.trainer.val_init_states,
+            cfg.trainer.val_init_states,
             "trainer.val_init_states",
         )
         overlap = sorted({p.init_state_id for p in prompts} & set(self.demo_init_states))
@@ -148,24 +159,30 @@ class SFTTrainer(WorkerGroupOwner):
         videos: dict[int, int] = {}
         episodes = []
         for i, p in enumerate(prompts):
-            record = videos.get(p.task_id, 0) < c.trainer.val_videos_per_task
+            record = videos.get(p.task_id, 0) < cfg.trainer.val_videos_per_task
             videos[p.task_id] = videos.get(p.task_id, 0) + 1
-            episodes.append(Episode(p.suite, p.task_id, p.init_state_id, c.env.seed + i, f"val{i}", record))
+            episodes.append(Episode(p.suite, p.task_id, p.init_state_id, cfg.env.seed + i, f"val{i}", record))
         return episodes
 
     # ------------------------------------------------------------------ the loop
     def fit(self) -> dict[str, float]:
-        t = self.config.trainer
+        trainer_cfg = self.config.trainer
         self.tracker.log({**self.data_info, **{f"model/{k}": v for k, v in self.model_info.items()}}, step=0)
         last_val: dict[str, float] = {}
-        if t.val_before_train and self.global_step == 0:
+        if trainer_cfg.val_before_train and self.global_step == 0:
             last_val = self._validate()
             self.tracker.log(last_val, step=0)
-        while self.global_step < t.total_training_steps:
+        total = trainer_cfg.total_training_steps
+        stage = Stage("SFT steps", total, "steps", self.show_progress, initial=self.global_step)
+        if self.progress is not None:
+            ray.get(self.progress.reset.remote("steps"))
+        while self.global_step < trainer_cfg.total_training_steps:
             metrics: dict[str, float] = {}
             n = self._steps_to_boundary()
             with timer("train", metrics):
-                per_rank = self.wg.call("train_steps", self.global_step, n)
+                [per_rank] = self.calls_with_progress(
+                    "train_steps", [(self.global_step, n)], stage, "steps", Dispatch.ONE_TO_ALL, reset=False
+                )
             self.global_step += n
             metrics.update({k: float(np.mean([m[k] for m in per_rank])) for k in per_rank[0]})
             self.train_cpu_s += sum(m["perf/cpu_s"] for m in per_rank)
@@ -177,22 +194,27 @@ class SFTTrainer(WorkerGroupOwner):
                     "perf/steps_per_s": n / max(metrics["timing/train"], 1e-9),
                 }
             )
-            last = self.global_step >= t.total_training_steps
-            if (t.test_freq > 0 and self.global_step % t.test_freq == 0) or (last and t.eval_last):
+            last = self.global_step >= trainer_cfg.total_training_steps
+            if (trainer_cfg.test_freq > 0 and self.global_step % trainer_cfg.test_freq == 0) or (
+                last and trainer_cfg.eval_last
+            ):
                 with timer("testing", metrics):
                     last_val = self._validate()
                 metrics.update(last_val)
-            if (t.save_freq > 0 and self.global_step % t.save_freq == 0) or (last and t.save_last):
+            if (trainer_cfg.save_freq > 0 and self.global_step % trainer_cfg.save_freq == 0) or (
+                last and trainer_cfg.save_last
+            ):
                 with timer("save_checkpoint", metrics):
                     self._save()
             self.tracker.log(metrics, step=self.global_step)
+        stage.close(f"loss {metrics['train/loss']:.4f}" if "train/loss" in metrics else "")
         return last_val
 
     def _steps_to_boundary(self) -> int:
         """Steps until the next log, evaluation or save step (or the end)."""
-        t = self.config.trainer
-        left = t.total_training_steps - self.global_step
-        for freq in (t.log_freq, t.test_freq, t.save_freq):
+        trainer_cfg = self.config.trainer
+        left = trainer_cfg.total_training_steps - self.global_step
+        for freq in (trainer_cfg.log_freq, trainer_cfg.test_freq, trainer_cfg.save_freq):
             if freq > 0:
                 left = min(left, freq - self.global_step % freq)
         return left
@@ -203,14 +225,16 @@ class SFTTrainer(WorkerGroupOwner):
         shares = [self.val_episodes[r::world] for r in range(world)]
         video_dir = str(self.out_dir / "videos" / f"step_{self.global_step}")
         steps = [self.global_step] * world
-        results = [
-            r
-            for part in self.wg.call(
-                "evaluate", shares, [video_dir] * world, steps, dispatch_mode=Dispatch.ALL_TO_ALL
-            )
-            for r in part
-        ]
+        stage = Stage(
+            f"evaluation at step {self.global_step}", len(self.val_episodes), "episodes", self.show_progress
+        )
+        [per_rank] = self.calls_with_progress(
+            "evaluate", [(shares, [video_dir] * world, steps)], stage, "episodes", Dispatch.ALL_TO_ALL
+        )
+        results = [r for part in per_rank for r in part]
         success = np.array([r["success"] for r in results], dtype=np.float64)
+        stage.update(len(results))
+        stage.close(f"{success.mean():.3f} success" if len(success) else "")
         metrics = {
             "val/success/all": float(success.mean()) if len(success) else 0.0,
             "val/episodes": float(len(results)),
@@ -226,6 +250,7 @@ class SFTTrainer(WorkerGroupOwner):
         return metrics
 
     def _save(self) -> None:
+        stage = Stage(f"checkpoint step {self.global_step}", None, "", self.show_progress)
         path = ckpt.begin_checkpoint(self.out_dir, self.global_step)
         self.wg.call("save_checkpoint", str(path))
         ckpt.atomic_write_json(
@@ -241,25 +266,31 @@ class SFTTrainer(WorkerGroupOwner):
             },
         )
         final = ckpt.commit_checkpoint(self.out_dir, self.global_step, self.config.trainer.max_ckpt_to_keep)
-        logger.warning("saved %s", final / "actor")
+        stage.close(f"written to {final / 'actor'}")
 
     def _resume(self) -> None:
         """Continue from the newest complete checkpoint (or `trainer.resume_from_path`): weights,
         optimiser, schedule and RNG streams; the data order follows from the step number."""
-        t = self.config.trainer
+        trainer_cfg = self.config.trainer
         path = ckpt.resolve_resume_checkpoint(
-            t.resume_mode, t.resume_from_path, self.out_dir, required=("trainer_state.json", "train_state")
+            trainer_cfg.resume_mode,
+            trainer_cfg.resume_from_path,
+            self.out_dir,
+            required=("trainer_state.json", "train_state"),
         )
         if path is None:
             return
         state = json.loads((path / "trainer_state.json").read_text())
-        if state.get("total_training_steps", t.total_training_steps) != t.total_training_steps:
+        if (
+            state.get("total_training_steps", trainer_cfg.total_training_steps)
+            != trainer_cfg.total_training_steps
+        ):
             # The learning-rate schedule depends on the total; a different one is not the same run.
             logger.warning(
                 "resuming a run planned for %d steps with trainer.total_training_steps=%d: the "
                 "learning-rate schedule changes from here on",
                 state["total_training_steps"],
-                t.total_training_steps,
+                trainer_cfg.total_training_steps,
             )
         self.wg.call("load_checkpoint", str(path))
         self.global_step = int(state["global_step"])
