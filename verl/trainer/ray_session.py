@@ -92,6 +92,20 @@ class WorkerGroupOwner:
             results.append(self.wg.wait(refs, dispatch_mode))
         return results
 
+    def save_checkpoint(self, out_dir: Any, step: int, trainer_state: dict, max_to_keep: int | None) -> Any:
+        """Every worker writes its part, then `trainer_state.json`; the directory becomes complete
+        (visible to a resume) only at the end. Returns the checkpoint directory."""
+        from verl.utils import checkpoint as ckpt
+        from verl.utils.progress import Stage
+
+        stage = Stage(f"checkpoint step {step}", None, "", self.show_progress)
+        path = ckpt.begin_checkpoint(out_dir, step)
+        self.wg.call("save_checkpoint", str(path))
+        ckpt.atomic_write_json(path / "trainer_state.json", trainer_state)
+        final = ckpt.commit_checkpoint(out_dir, step, max_to_keep)
+        stage.close(f"written to {final}")
+        return final
+
     def shutdown(self, graceful: bool = True) -> None:
         """Close the workers' simulator pools, then kill the workers; `graceful=False` (after an
         interruption) skips the first step, which would wait for the call the workers are busy with."""

@@ -62,6 +62,20 @@ class PolicyModelConfig:
     target_modules: str = "all-linear"
 
 
+@dataclass
+class AdamWConfig:
+    """AdamW and its learning-rate schedule, for every trainer."""
+
+    # Peak learning rate (after the warm-up).
+    lr: float = 5e-6
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    weight_decay: float = 0.01
+    # Learning-rate schedule: constant, or cosine after the warm-up.
+    warmup_style: str = "constant"
+    # Linear warm-up length in optimiser steps.
+    lr_warmup_steps: int = -1
+
+
 def choice(name: str, value: Any, allowed: tuple) -> None:
     """Raise ConfigError unless `value` is one of `allowed`."""
     if value not in allowed:

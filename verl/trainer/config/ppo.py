@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from verl.envs.config import EnvConfig
-from verl.trainer.config.common import PolicyModelConfig, RunConfig
+from verl.trainer.config.common import AdamWConfig, PolicyModelConfig, RunConfig
 
 
 @dataclass
@@ -72,15 +72,9 @@ class ModelConfig(PolicyModelConfig):
 
 
 @dataclass
-class OptimConfig:
-    lr: float = 5e-6
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
-    weight_decay: float = 0.01
-    # Learning-rate schedule: constant, or cosine with warm-up.
-    warmup_style: str = "constant"
-    # Warm-up length as a fraction of the total optimiser steps (ignored when lr_warmup_steps >= 0).
+class OptimConfig(AdamWConfig):
+    # lr_warmup_steps < 0: the warm-up is this fraction of the total optimiser steps instead.
     lr_warmup_steps_ratio: float = 0.0
-    lr_warmup_steps: int = -1
 
 
 @dataclass

@@ -372,20 +372,14 @@ class RayTrainer(WorkerGroupOwner):
 
     # ------------------------------------------------------------------ checkpoints
     def _save(self) -> None:
-        trainer_cfg = self.config.trainer
-        stage = Stage(f"checkpoint step {self.global_step}", None, "", self.show_progress)
-        path = ckpt.begin_checkpoint(self.out_dir, self.global_step)
-        self.wg.call("save_checkpoint", str(path))
-        ckpt.atomic_write_json(
-            path / "trainer_state.json",
-            {
-                "global_step": self.global_step,
-                "sampler": self.sampler.state_dict() if self.sampler else None,
-                "total_steps": self.total_steps,
-            },
+        state = {
+            "global_step": self.global_step,
+            "sampler": self.sampler.state_dict() if self.sampler else None,
+            "total_steps": self.total_steps,
+        }
+        self.save_checkpoint(
+            self.out_dir, self.global_step, state, self.config.trainer.max_actor_ckpt_to_keep
         )
-        final = ckpt.commit_checkpoint(self.out_dir, self.global_step, trainer_cfg.max_actor_ckpt_to_keep)
-        stage.close(f"written to {final}")
 
     def _resume(self) -> None:
         trainer_cfg = self.config.trainer

@@ -250,23 +250,16 @@ class SFTTrainer(WorkerGroupOwner):
         return metrics
 
     def _save(self) -> None:
-        stage = Stage(f"checkpoint step {self.global_step}", None, "", self.show_progress)
-        path = ckpt.begin_checkpoint(self.out_dir, self.global_step)
-        self.wg.call("save_checkpoint", str(path))
-        ckpt.atomic_write_json(
-            path / "trainer_state.json",
-            {
-                "global_step": self.global_step,
-                "unnorm_key": self.unnorm_key,
-                "trained_tasks": self.trained_tasks,
-                "demo_init_states": self.demo_init_states,
-                "train_cpu_s": self.train_cpu_s,
-                "train_wall_s": self.train_wall_s,
-                "total_training_steps": self.config.trainer.total_training_steps,
-            },
-        )
-        final = ckpt.commit_checkpoint(self.out_dir, self.global_step, self.config.trainer.max_ckpt_to_keep)
-        stage.close(f"written to {final / 'actor'}")
+        state = {
+            "global_step": self.global_step,
+            "unnorm_key": self.unnorm_key,
+            "trained_tasks": self.trained_tasks,
+            "demo_init_states": self.demo_init_states,
+            "train_cpu_s": self.train_cpu_s,
+            "train_wall_s": self.train_wall_s,
+            "total_training_steps": self.config.trainer.total_training_steps,
+        }
+        self.save_checkpoint(self.out_dir, self.global_step, state, self.config.trainer.max_ckpt_to_keep)
 
     def _resume(self) -> None:
         """Continue from the newest complete checkpoint (or `trainer.resume_from_path`): weights,
