@@ -46,7 +46,7 @@ class DataConfig:
     accuracy_lower_bound: float = 0.1
     accuracy_upper_bound: float = 0.9
     # Cap on sampling rounds per RL step; when hit, the step trains on the groups it has (with a warning),
-    # so an all-failing or all-succeeding policy cannot loop forever.
+    # so an all-failing or all-succeeding policy cannot loop forever; with none, the step is skipped.
     max_sampling_rounds: int = 8
     # Shuffle the training prompts every epoch (seeded by trainer.seed and the epoch).
     shuffle: bool = True
