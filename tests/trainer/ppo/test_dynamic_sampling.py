@@ -107,7 +107,9 @@ def test_round_cap_trains_on_what_was_kept(tmp_path):
 
 def test_crash_hit_groups_are_never_trained_on_even_unfiltered(tmp_path):
     # No accuracy filter: every group is kept unless a simulator crashed in it (odd initial states).
-    driver = make_driver(tmp_path, "missing", extra=["data.filter_accuracy=false"], crash=lambda s: s % 2 == 1)
+    driver = make_driver(
+        tmp_path, "missing", extra=["data.filter_accuracy=false"], crash=lambda s: s % 2 == 1
+    )
     metrics = {}
     batch = driver._collect(metrics)
     states = set(batch.non_tensor_batch["init_state_id"].tolist())
