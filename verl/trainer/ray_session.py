@@ -107,6 +107,8 @@ def run_driver(make_driver: Callable[[], Any], runtime_env_path: str, ray_addres
     """
     import ray
 
+    from verl.single_controller.ray import WorkerCallTimeout
+
     runtime_env, driver_only = split_driver_only(load_runtime_env(runtime_env_path))
     register_secrets(secrets_in(runtime_env["env_vars"]) | secrets_in(driver_only))
     install_log_scrubber()
@@ -132,6 +134,11 @@ def run_driver(make_driver: Callable[[], Any], runtime_env_path: str, ray_addres
         interrupted = False
         try:
             return driver.fit()
+        except WorkerCallTimeout as err:
+            # A wedged worker would block a graceful shutdown (its next call queues behind the stuck one).
+            interrupted = True
+            logger.error("%s", err)
+            raise
         except KeyboardInterrupt as err:
             interrupted = True
             logger.warning(

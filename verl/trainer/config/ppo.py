@@ -192,6 +192,11 @@ class TrainerConfig:
     device: str = "auto"
     # CPUs Ray reserves per worker actor.
     num_cpus_per_worker: float = 1.0
+    # Driver-side deadline in seconds for one call on all workers (a rollout round, an update, a save):
+    # a rank that has not answered by then stops the run with an error naming the rank and the call;
+    # the newest complete checkpoint stays resumable. Generous by default (a full-size rollout round takes
+    # minutes, a full validation pass up to about half an hour); 0 = no deadline.
+    worker_call_timeout_s: float = 7200.0
     total_epochs: int = 100
     # Stop after this many RL steps; None = total_epochs worth of steps.
     total_training_steps: Optional[int] = None

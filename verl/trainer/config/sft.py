@@ -122,6 +122,11 @@ class SFTTrainerConfig:
     device: str = "auto"
     # CPUs Ray reserves per worker actor.
     num_cpus_per_worker: float = 1.0
+    # Driver-side deadline in seconds for one call on all workers (a rollout round, an update, a save):
+    # a rank that has not answered by then stops the run with an error naming the rank and the call;
+    # the newest complete checkpoint stays resumable. Generous by default (a full-size rollout round takes
+    # minutes, a full validation pass up to about half an hour); 0 = no deadline.
+    worker_call_timeout_s: float = 7200.0
     # torch intra-op threads per worker (1 suits small CPU models on shared machines); 0 = torch's default.
     torch_threads: int = 1
     # Optimiser steps.

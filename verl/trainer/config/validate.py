@@ -166,6 +166,13 @@ def validate_config(cfg: Any) -> None:
     check_resume(trainer)
     _positive("trainer.nnodes", trainer.nnodes)
     _positive("trainer.n_gpus_per_node", trainer.n_gpus_per_node)
+    _positive("trainer.num_cpus_per_worker", trainer.num_cpus_per_worker)
+    if trainer.worker_call_timeout_s < 0:
+        _fail(
+            "trainer.worker_call_timeout_s",
+            trainer.worker_call_timeout_s,
+            "seconds > 0, or 0 for no deadline",
+        )
     _positive("trainer.total_epochs", trainer.total_epochs)
     if trainer.total_training_steps is not None:
         _positive("trainer.total_training_steps", trainer.total_training_steps)

@@ -92,7 +92,12 @@ class RayTrainer(WorkerGroupDriver):
             use_gpu=use_gpu,
             num_cpus_per_worker=c.trainer.num_cpus_per_worker,
         )
-        self.wg = RayWorkerGroup(self.pool, ActorRolloutWorker, name_prefix="actor_rollout")
+        self.wg = RayWorkerGroup(
+            self.pool,
+            ActorRolloutWorker,
+            name_prefix="actor_rollout",
+            call_timeout_s=c.trainer.worker_call_timeout_s or None,
+        )
         self.model_info = self.wg.call("init_model", c, self.total_steps)[0]
         self.tracker = Tracking(
             c.trainer.project_name,

@@ -113,7 +113,9 @@ class SFTTrainer(WorkerGroupDriver):
         self.pool = RayResourcePool(
             [t.n_gpus_per_node] * t.nnodes, use_gpu=use_gpu, num_cpus_per_worker=t.num_cpus_per_worker
         )
-        self.wg = RayWorkerGroup(self.pool, SFTWorker, name_prefix="sft")
+        self.wg = RayWorkerGroup(
+            self.pool, SFTWorker, name_prefix="sft", call_timeout_s=t.worker_call_timeout_s or None
+        )
         self.model_info = self.wg.call(
             "init_model", c, str(self.model_path), str(self.statistics_dir), self.unnorm_key, ray.put(samples)
         )[0]
