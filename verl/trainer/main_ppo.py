@@ -9,10 +9,13 @@ that name the key); `validate_config` checks values; then the Ray driver runs `R
 
 from __future__ import annotations
 
+import sys
+
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from verl.trainer.config import PPOConfig, register_configs, validate_config
+from verl.trainer.config import ConfigError, PPOConfig, register_configs, validate_config
+from verl.trainer.config.removed import check_removed_overrides
 from verl.trainer.ray_session import load_runtime_env, run_driver
 
 __all__ = ["load_runtime_env", "main", "run_ppo"]
@@ -36,4 +39,8 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    try:
+        check_removed_overrides(sys.argv[1:])
+    except ConfigError as err:
+        sys.exit(f"error: {err}")
     main()

@@ -65,6 +65,7 @@ class ActorRolloutWorker(Worker):
             action_dim=c.model.action_token_len,
             use_proprio=c.model.use_proprio,
             num_images_in_input=c.model.num_images_in_input,
+            attn_implementation=c.model.attn_implementation,
             device=self.device,
         )
         self.policy = policy

@@ -5,6 +5,7 @@ from __future__ import annotations
 from omegaconf import OmegaConf
 
 from verl.trainer.config.ppo import PPOConfig, register_configs
+from verl.trainer.config.removed import check_removed_overrides
 from verl.trainer.config.validate import validate_config
 
 
@@ -12,6 +13,7 @@ def compose_config(overrides: list[str] | None = None, validate: bool = True) ->
     """The `ppo_trainer` config with Hydra-syntax overrides applied, e.g. ["data.n_samples=4"]."""
     from hydra import compose, initialize
 
+    check_removed_overrides(overrides or [])
     register_configs()
     with initialize(version_base=None, config_path=None):
         cfg = compose("ppo_trainer", overrides=list(overrides or []))

@@ -72,6 +72,8 @@ class ModelConfig:
     # LoRA rank; 0 = full fine-tuning. Checkpoints are saved merged.
     lora_rank: int = 0
     lora_alpha: int = 32
+    # LoRA targets: "all-linear" = every linear layer except lm_head (peft's meaning), or module names
+    # separated by commas (e.g. "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj").
     target_modules: str = "all-linear"
     # Attention kernel: sdpa (default), eager, or flash_attention_2 (GPU only, needs flash-attn).
     attn_implementation: str = "sdpa"
@@ -154,13 +156,6 @@ class ActorRolloutRefConfig:
 
 
 @dataclass
-class KLCtrlConfig:
-    type: str = "fixed"
-    # KL-in-reward coefficient (0 = off, as in SimpleVLA-RL).
-    kl_coef: float = 0.0
-
-
-@dataclass
 class AlgorithmConfig:
     # Advantage estimator: grpo (outcome reward, group-normalised).
     adv_estimator: str = "grpo"
@@ -168,7 +163,8 @@ class AlgorithmConfig:
     norm_adv_by_std_in_grpo: bool = True
     # Epsilon added to the group std.
     adv_eps: float = 1e-6
-    kl_ctrl: KLCtrlConfig = field(default_factory=KLCtrlConfig)
+    # No KL penalty in the reward (SimpleVLA-RL runs with 0): `algorithm.kl_ctrl.*` was removed, see
+    # verl.trainer.config.removed; actor_rollout_ref.actor.kl_loss_coef adds a KL-to-reference loss.
 
 
 @dataclass

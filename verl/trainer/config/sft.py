@@ -75,6 +75,8 @@ class SFTModelConfig:
     # LoRA rank; 0 = full fine-tuning. Checkpoints are saved merged.
     lora_rank: int = 0
     lora_alpha: int = 32
+    # LoRA targets: "all-linear" = every linear layer except lm_head (peft's meaning), or module names
+    # separated by commas (e.g. "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj").
     target_modules: str = "all-linear"
 
 

@@ -328,8 +328,6 @@ class RayTrainer(WorkerGroupDriver):
                 "critic/advantages/mean": float(adv[valid].mean()) if valid.any() else 0.0,
                 "critic/advantages/max": float(adv[valid].max()) if valid.any() else 0.0,
                 "critic/advantages/min": float(adv[valid].min()) if valid.any() else 0.0,
-                "critic/kl": 0.0,
-                "critic/kl_coeff": a.kl_ctrl.kl_coef,
             }
         )
         return batch
