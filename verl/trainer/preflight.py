@@ -106,9 +106,27 @@ def check_resume(resume_mode: str, resume_from_path: str | None, root: str | Pat
     return path
 
 
+def check_prompts(config: Any) -> None:
+    """Task ids and initial states exist, and there is something to train and validate on."""
+    from verl.trainer.config import ConfigError
+    from verl.trainer.ppo.prompts import PromptSampler, build_prompts, task_catalog
+
+    d, t = config.data, config.trainer
+    num_tasks, num_states = task_catalog(config.env.name)
+    val = build_prompts(
+        d.task_suite_name, d.task_ids, d.val_init_states, num_tasks, num_states, "data.val_init_states"
+    )
+    if not val:
+        raise ConfigError(f"data.task_ids={d.task_ids} selects no task: no validation prompts")
+    if not t.val_only:
+        train = build_prompts(d.task_suite_name, d.task_ids, d.train_init_states, num_tasks, num_states)
+        PromptSampler(train, False, 0)  # raises on an empty prompt list
+
+
 def preflight_ppo(config: Any) -> None:
-    """Everything `RayTrainer` would otherwise find only inside its workers."""
+    """Everything `RayTrainer` would otherwise find only inside its workers, or after Ray started."""
     m, t = config.actor_rollout_ref.model, config.trainer
+    check_prompts(config)
     check_model_dir(
         m.path, "actor_rollout_ref.model.path", m.unnorm_key, "actor_rollout_ref.model.unnorm_key"
     )
