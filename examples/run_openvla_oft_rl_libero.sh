@@ -50,7 +50,6 @@ python -m verl.trainer.main_ppo \
   actor_rollout_ref.rollout.micro_batch_size=16 \
   actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=4 \
   algorithm.adv_estimator=grpo \
-  algorithm.kl_ctrl.kl_coef=0.0 \
   env.max_steps=512 \
   env.num_workers=8 \
   trainer.logger=[console,jsonl,wandb] \

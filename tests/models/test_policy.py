@@ -263,3 +263,22 @@ def test_bind_observations_checks_cameras_and_proprio(tiny_proprio_checkpoint):
     policy.camera_keys = None
     b = policy.prepare(obs).images
     assert torch.equal(a, b)
+
+
+def test_lora_all_linear_adapts_every_linear_layer_but_lm_head(tiny_checkpoint):
+    from torch import nn
+
+    policy = OpenVLAOFTPolicy.from_pretrained(tiny_checkpoint)
+    linear = [n for n, m in policy.model.named_modules() if isinstance(m, nn.Linear)]
+    policy.enable_lora(rank=2, alpha=4, target_modules=["all-linear"])
+    adapted = {n.rsplit(".lora_A", 1)[0] for n, _ in policy.model.named_parameters() if ".lora_A." in n}
+    expected = {n for n in linear if not n.endswith("lm_head")}
+    # Vision towers and projector included, as with peft's "all-linear"; only lm_head is left out.
+    assert adapted == expected
+    assert any("vision" in n for n in adapted) and any("projector" in n for n in adapted)
+
+
+def test_attn_implementation_is_selected_at_load(tiny_checkpoint):
+    policy = OpenVLAOFTPolicy.from_pretrained(tiny_checkpoint, attn_implementation="eager")
+    assert policy.model.config.attn_implementation == "eager"
+    assert policy.model.language_model.config._attn_implementation == "eager"

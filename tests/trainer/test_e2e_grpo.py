@@ -136,6 +136,13 @@ def test_grpo_checkpoint_kill_resume_and_val_only(tiny_ckpt, tmp_path):
     # Same data order as the uninterrupted run, for the step before and the step after the kill.
     assert prompts_by_step(run)[1] == prompts_by_step(ref)[1]
     assert prompts_by_step(run)[2] == prompts_by_step(ref)[2]
+    # Same weights, optimiser moments and scheduler state as the uninterrupted run, at both steps.
+    from verl.utils.checkpoint_diff import max_abs_diff
+
+    for step in (1, 2):
+        diff = max_abs_diff(ref / f"global_step_{step}", run / f"global_step_{step}")
+        assert diff == {"weights": 0.0, "optimizer": 0.0, "scheduler": 0.0}, (step, diff)
+    assert not list(run.glob("*.partial"))
 
     # val_only evaluates the checkpoint and exits.
     val_out = tmp_path / "val"

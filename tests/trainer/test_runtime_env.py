@@ -2,17 +2,22 @@ import json
 
 import pytest
 
-from verl.trainer.ray_session import load_runtime_env
+from verl.trainer.ray_session import load_runtime_env, split_driver_only
 
 
-def test_align_json_env_vars_reach_runtime_env(tmp_path, monkeypatch):
+def test_align_json_env_vars_reach_runtime_env_but_the_wandb_key_stays_with_the_driver(tmp_path, monkeypatch):
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     path = tmp_path / "align.json"
     path.write_text(json.dumps({"env_vars": {"NCCL_DEBUG": "INFO", "WANDB_API_KEY": "abc123"}}))
-    env = load_runtime_env(str(path))
+    env, driver_only = split_driver_only(load_runtime_env(str(path)))
     assert env["env_vars"]["NCCL_DEBUG"] == "INFO"
-    assert env["env_vars"]["WANDB_API_KEY"] == "abc123"
     assert env["env_vars"]["TOKENIZERS_PARALLELISM"] == "true"
+    assert "WANDB_API_KEY" not in env["env_vars"] and driver_only == {"WANDB_API_KEY": "abc123"}
+
+
+def test_ray_authentication_is_left_to_ray(monkeypatch):
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    assert "RAY_AUTH_MODE" not in load_runtime_env("")["env_vars"]
 
 
 def test_placeholder_key_is_dropped(monkeypatch):

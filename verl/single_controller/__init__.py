@@ -2,6 +2,20 @@
 
 from verl.single_controller.base import Worker
 from verl.single_controller.dispatch import Dispatch, collect, dispatch
-from verl.single_controller.ray import RayResourcePool, RayWorkerGroup
+from verl.single_controller.ray import (
+    RayResourcePool,
+    RayWorkerGroup,
+    ResourceRequestError,
+    WorkerCallTimeout,
+)
 
-__all__ = ["Dispatch", "RayResourcePool", "RayWorkerGroup", "Worker", "collect", "dispatch"]
+__all__ = [
+    "Dispatch",
+    "RayResourcePool",
+    "RayWorkerGroup",
+    "ResourceRequestError",
+    "Worker",
+    "WorkerCallTimeout",
+    "collect",
+    "dispatch",
+]

@@ -9,6 +9,7 @@ overlap work and wait explicitly with `RayWorkerGroup.wait`.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,9 +42,11 @@ class RayResourcePool:
         return sum(self.workers_per_node)
 
     def create(self, timeout_s: float = 300.0) -> list[PlacementGroup]:
-        """Reserve the bundles; one STRICT_PACK placement group per node."""
+        """Reserve the bundles; one STRICT_PACK placement group per node. A request no node of the
+        cluster can hold fails at once (`check_cluster_fits`) instead of waiting for the timeout."""
         if self.placement_groups:
             return self.placement_groups
+        check_cluster_fits(self, [n["Resources"] for n in ray.nodes() if n.get("Alive")])
         bundle = {"CPU": self.num_cpus_per_worker}
         if self.use_gpu:
             bundle["GPU"] = 1
@@ -54,10 +57,22 @@ class RayResourcePool:
                 name=f"{self.name_prefix}_node{node}",
             )
             self.placement_groups.append(pg)
-        ready = ray.get([pg.ready() for pg in self.placement_groups], timeout=timeout_s)
-        if len(ready) != len(self.placement_groups):
-            raise RuntimeError(f"placement groups not ready after {timeout_s}s: {ray.available_resources()}")
+        try:
+            ray.get([pg.ready() for pg in self.placement_groups], timeout=timeout_s)
+        except ray.exceptions.GetTimeoutError:
+            self.remove()
+            raise ResourceRequestError(
+                f"{self.describe()}: not granted within {timeout_s:.0f} s; the cluster has them, but other "
+                f"jobs hold them (free now: {_fmt(ray.available_resources())})"
+            ) from None
         return self.placement_groups
+
+    def describe(self) -> str:
+        gpus = " and 1 GPU" if self.use_gpu else ""
+        return (
+            f"{self.workers_per_node} workers per node (trainer.nnodes x trainer.n_gpus_per_node), each with "
+            f"{self.num_cpus_per_worker:g} CPUs (trainer.num_cpus_per_worker){gpus}"
+        )
 
     def remove(self) -> None:
         for pg in self.placement_groups:
@@ -65,8 +80,48 @@ class RayResourcePool:
         self.placement_groups = []
 
 
+class ResourceRequestError(RuntimeError):
+    """The cluster cannot hold the requested workers."""
+
+
+class WorkerCallTimeout(TimeoutError):
+    """A worker call did not return before the driver's deadline (`trainer.worker_call_timeout_s`)."""
+
+
+def _fmt(resources: dict[str, float]) -> str:
+    return ", ".join(f"{resources.get(k, 0):g} {k}" for k in ("CPU", "GPU"))
+
+
+def check_cluster_fits(pool: RayResourcePool, nodes: list[dict[str, float]]) -> None:
+    """Raise `ResourceRequestError` when no assignment of the pool's per-node placement groups to the
+    cluster's nodes (by their total resources) exists. First-fit, largest demand first: placement groups
+    are few (one per node) and it errs only towards trying."""
+    free = [dict(n) for n in sorted(nodes, key=lambda n: -n.get("CPU", 0))]
+    demands = sorted(
+        (
+            {"CPU": count * pool.num_cpus_per_worker, "GPU": count if pool.use_gpu else 0}
+            for count in pool.workers_per_node
+        ),
+        key=lambda d: -d["CPU"],
+    )
+    for demand in demands:
+        node = next((n for n in free if all(n.get(k, 0) >= v for k, v in demand.items())), None)
+        if node is None:
+            have = "; ".join(_fmt(n) for n in nodes) or "no alive node"
+            raise ResourceRequestError(
+                f"{pool.describe()}: a node must hold {_fmt(demand)} for its workers, and no node of the "
+                f"cluster can (nodes: {have}). Lower trainer.num_cpus_per_worker or "
+                "trainer.n_gpus_per_node, or add nodes"
+            )
+        for k, v in demand.items():
+            node[k] = node.get(k, 0) - v
+
+
 class RayWorkerGroup:
-    """One Ray actor per rank of `worker_cls` (a subclass of `verl.single_controller.Worker`)."""
+    """One Ray actor per rank of `worker_cls` (a subclass of `verl.single_controller.Worker`).
+
+    `call_timeout_s` is the driver's deadline for one call on all ranks (None = wait forever): a wedged
+    rank then stops the run with `WorkerCallTimeout` naming the rank and the call."""
 
     def __init__(
         self,
@@ -76,8 +131,14 @@ class RayWorkerGroup:
         init_kwargs: dict | None = None,
         env_vars: dict[str, str] | None = None,
         name_prefix: str = "worker",
+        call_timeout_s: float | None = None,
     ) -> None:
+        if call_timeout_s is not None and call_timeout_s <= 0:
+            raise ValueError(
+                f"trainer.worker_call_timeout_s must be > 0 seconds, or 0 for no deadline; got {call_timeout_s}"
+            )
         self.resource_pool = resource_pool
+        self.call_timeout_s = call_timeout_s
         pgs = resource_pool.create()
         world_size = resource_pool.world_size
         remote_cls = ray.remote(worker_cls)
@@ -123,10 +184,30 @@ class RayWorkerGroup:
         refs = [getattr(w, method).remote(*a, **k) for w, (a, k) in zip(self.workers, per_rank)]
         if not blocking:
             return refs
-        return self.wait(refs, dispatch_mode)
+        return self.wait(refs, dispatch_mode, self.call_timeout_s, method)
 
     @staticmethod
-    def wait(refs: list[ray.ObjectRef], dispatch_mode: Dispatch = Dispatch.ONE_TO_ALL) -> Any:
+    def wait(
+        refs: list[ray.ObjectRef],
+        dispatch_mode: Dispatch = Dispatch.ONE_TO_ALL,
+        timeout_s: float | None = None,
+        method: str = "call",
+    ) -> Any:
+        """The ranks' results; a rank's error is raised as soon as it arrives (its peers may be stuck in
+        a collective waiting for it), and ranks still busy at the deadline raise `WorkerCallTimeout`."""
+        deadline = None if not timeout_s else time.monotonic() + timeout_s
+        pending = list(refs)
+        while pending:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready, pending = ray.wait(pending, num_returns=1, timeout=remaining)
+            if not ready:
+                ranks = [i for i, r in enumerate(refs) if r in pending]
+                raise WorkerCallTimeout(
+                    f"worker call {method!r} on rank(s) {ranks} did not return within {timeout_s:g} s "
+                    "(trainer.worker_call_timeout_s); stopping the run. The newest complete checkpoint is "
+                    "where a resumed run starts"
+                )
+            ray.get(ready)
         return collect(dispatch_mode, ray.get(refs))
 
     def shutdown(self) -> None:

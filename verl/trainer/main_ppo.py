@@ -20,7 +20,9 @@ def run_ppo(config: PPOConfig) -> dict[str, float]:
     """Run the GRPO driver (starting a local Ray instance unless one is running or an address is
     given); returns the last validation metrics."""
     from verl.trainer.ppo.ray_trainer import RayTrainer
+    from verl.trainer.preflight import preflight_ppo
 
+    preflight_ppo(config)  # bad paths and files fail here, before Ray starts
     return run_driver(lambda: RayTrainer(config), config.trainer.runtime_env, config.trainer.ray_address)
 
 

@@ -8,6 +8,7 @@ shut down, and the newest complete checkpoint is what a resumed run starts from.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -17,15 +18,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from verl.utils.secrets import DRIVER_ONLY_VARS, install_log_scrubber, register_secrets, secrets_in
+
 logger = logging.getLogger(__name__)
 
 # Variables every worker needs whatever align.json says; align.json's values take precedence.
-DEFAULT_ENV_VARS = {"TOKENIZERS_PARALLELISM": "true", "NCCL_DEBUG": "WARN", "RAY_AUTH_MODE": "disabled"}
+# Ray's authentication is left as Ray sets it (token auth from Ray 2.59): CPU scripts and tests that
+# want it off set RAY_AUTH_MODE=disabled themselves.
+DEFAULT_ENV_VARS = {"TOKENIZERS_PARALLELISM": "true", "NCCL_DEBUG": "WARN"}
 
 
 def load_runtime_env(path: str) -> dict[str, Any]:
     """Ray runtime_env from `trainer.runtime_env` (align.json), with the defaults and the caller's
-    rendering/WandB variables added. Values are never printed: they may hold API keys."""
+    rendering/WandB variables added. Values are never printed: they may hold API keys.
+    `split_driver_only` takes out what must not reach the workers."""
     runtime_env: dict[str, Any] = {}
     if path:
         p = Path(path)
@@ -51,6 +57,24 @@ def load_runtime_env(path: str) -> dict[str, Any]:
         env_vars.pop("WANDB_API_KEY")
     runtime_env["env_vars"] = env_vars
     return runtime_env
+
+
+def split_driver_only(runtime_env: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """(the runtime env for Ray and its workers, the variables only the driver gets)."""
+    env_vars = dict(runtime_env.get("env_vars", {}))
+    driver_only = {k: env_vars.pop(k) for k in DRIVER_ONLY_VARS if k in env_vars}
+    return {**runtime_env, "env_vars": env_vars}, driver_only
+
+
+@contextlib.contextmanager
+def _without_env(keys: tuple[str, ...]):
+    """Hide `keys` from os.environ: a local Ray instance started meanwhile (and every worker and
+    simulator it spawns) inherits the driver's environment."""
+    saved = {k: os.environ.pop(k) for k in keys if k in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
 
 
 class WorkerGroupOwner:
@@ -133,8 +157,12 @@ def run_driver(make_driver: Callable[[], Any], runtime_env_path: str, ray_addres
     """
     import ray
 
-    runtime_env = load_runtime_env(runtime_env_path)
-    # The driver process needs the runtime env's variables too (WandB key, rendering backend).
+    from verl.single_controller.ray import WorkerCallTimeout
+
+    runtime_env, driver_only = split_driver_only(load_runtime_env(runtime_env_path))
+    register_secrets(secrets_in(runtime_env["env_vars"]) | secrets_in(driver_only))
+    install_log_scrubber()
+    # The driver process needs the runtime env's variables too (rendering backend).
     for key, value in runtime_env["env_vars"].items():
         os.environ.setdefault(key, value)
     started_ray = False
@@ -142,8 +170,11 @@ def run_driver(make_driver: Callable[[], Any], runtime_env_path: str, ray_addres
         # Without an explicit address start a private local instance; never attach to whatever
         # cluster another job left running on this machine.
         address = ray_address or os.environ.get("RAY_ADDRESS") or "local"
-        ray.init(address=address, runtime_env=runtime_env, include_dashboard=False, log_to_driver=True)
+        with _without_env(DRIVER_ONLY_VARS):
+            ray.init(address=address, runtime_env=runtime_env, include_dashboard=False, log_to_driver=True)
         started_ray = True
+    # Only now: the driver's tracker needs the WandB key, its Ray workers do not.
+    os.environ.update(driver_only)
     # After ray.init, which installs its own SIGTERM handler (exit without stopping the workers first).
     previous_sigterm = None
     if threading.current_thread() is threading.main_thread():
@@ -153,6 +184,11 @@ def run_driver(make_driver: Callable[[], Any], runtime_env_path: str, ray_addres
         interrupted = False
         try:
             return driver.fit()
+        except WorkerCallTimeout as err:
+            # A wedged worker would block a graceful shutdown (its next call queues behind the stuck one).
+            interrupted = True
+            logger.error("%s", err)
+            raise
         except KeyboardInterrupt as err:
             interrupted = True
             logger.warning(

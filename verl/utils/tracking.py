@@ -2,7 +2,8 @@
 
 WandB runs online when WANDB_API_KEY is set and offline otherwise (a run directory under
 `<log_dir>/wandb` that `wandb sync` can upload later); `trainer.wandb_mode` forces a mode.
-Secrets never reach a log: the config is logged with any key that looks like a secret redacted.
+Secrets never reach a log: every secret value (see `verl.utils.secrets`) is scrubbed from the config,
+the metric names and string values, and video keys, whatever key holds it.
 """
 
 from __future__ import annotations
@@ -10,24 +11,17 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from verl.utils.secrets import redact, scrub
+
+__all__ = ["BACKENDS", "Tracking", "redact"]
+
 BACKENDS = ("console", "jsonl", "wandb")
-_SECRET = re.compile(r"(api[_-]?key|token|secret|password)", re.IGNORECASE)
-
-
-def redact(obj: Any) -> Any:
-    """A copy of a nested dict/list with the values of secret-looking keys replaced."""
-    if isinstance(obj, Mapping):
-        return {k: ("***" if isinstance(k, str) and _SECRET.search(k) else redact(v)) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [redact(v) for v in obj]
-    return obj
 
 
 def _scalar(value: Any) -> float | int | str | None:
@@ -100,8 +94,8 @@ class WandbLogger:
         wandb_dir.mkdir(parents=True, exist_ok=True)
         self.run = wandb.init(
             project=project,
-            name=name,
             config=redact(dict(config)),
+            name=scrub(name),
             dir=str(wandb_dir),
             mode=mode,
             id=run_id,
@@ -150,12 +144,13 @@ class Tracking:
             )
 
     def log(self, metrics: Mapping[str, Any], step: int) -> None:
+        metrics = redact(dict(metrics))
         for logger in self.loggers.values():
             logger.log(metrics, step)
 
     def log_video(self, key: str, path: str, step: int) -> None:
         if "wandb" in self.loggers:
-            self.loggers["wandb"].log_video(key, path, step)
+            self.loggers["wandb"].log_video(scrub(key), path, step)
 
     def finish(self) -> None:
         for logger in self.loggers.values():

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from verl.utils import checkpoint as ckpt
+from verl.utils.safe_load import load_extra_state, safe_dcp_reader, save_extra_state
 
 
 def save_train_state(out: Path, rank: int, model, optimizer, scheduler, extra: dict | None = None) -> None:
@@ -25,7 +24,7 @@ def save_train_state(out: Path, rank: int, model, optimizer, scheduler, extra: d
         "optimizer": get_optimizer_state_dict(model, optimizer),
     }
     dcp.save(state, checkpoint_id=str(out / "train_state"))
-    ckpt.atomic_torch_save(
+    save_extra_state(
         {"scheduler": scheduler.state_dict(), "rng": ckpt.rng_state(), **(extra or {})},
         out / f"extra_state_rank{rank}.pt",
     )
@@ -48,12 +47,15 @@ def load_train_state(out: Path, rank: int, model, optimizer, scheduler) -> dict:
     }
     # Parameters that never receive a gradient (vision blocks after the feature layer) have no
     # optimiser state in the checkpoint; they keep the fresh state.
+    # The extra state is checked first: a foreign file stops the resume before anything is applied.
+    extra = load_extra_state(out / f"extra_state_rank{rank}.pt")
     dcp.load(
-        state, checkpoint_id=str(out / "train_state"), planner=DefaultLoadPlanner(allow_partial_load=True)
+        state,
+        storage_reader=safe_dcp_reader(out / "train_state"),
+        planner=DefaultLoadPlanner(allow_partial_load=True),
     )
     set_model_state_dict(model, state["model"])
     set_optimizer_state_dict(model, optimizer, state["optimizer"])
-    extra = torch.load(out / f"extra_state_rank{rank}.pt", weights_only=False)
     scheduler.load_state_dict(extra["scheduler"])
     ckpt.set_rng_state(extra["rng"])
     return extra

@@ -19,27 +19,34 @@ from verl.trainer.ppo.ray_trainer import RayTrainer
 
 
 class ScriptedWorkers:
-    def __init__(self):
+    """`crash(init_state_id)` says whether the simulator of a group's second rollout crashes; a crashed
+    episode is reported failed with an `env_error`, as the env pool reports it."""
+
+    def __init__(self, crash=lambda state: False):
         self.calls = []
+        self.crash = crash
 
     def call(self, method, gen, dispatch_mode=None):
-        assert method == "generate_sequences"
+        assert method == "generate_sequences", f"the driver called {method} on a skipped step"
         nt = gen.non_tensor_batch
         self.calls.append(len(gen))
         first_in_group = np.r_[True, nt["uid"][1:] != nt["uid"][:-1]]
         success = np.where(nt["init_state_id"].astype(int) % 4 == 0, 0.0, first_in_group.astype(float))
+        crashed = np.array([self.crash(int(s)) for s in nt["init_state_id"]]) & ~first_in_group
+        errors = np.where(crashed, "simulator worker died (SIGKILL)", "")
         return DataProto.from_dict(
             tensors={
-                "success": torch.tensor(success, dtype=torch.float32),
+                "success": torch.tensor(np.where(crashed, 0.0, success), dtype=torch.float32),
                 "finish_step": torch.full((len(gen),), 10),
             },
-            non_tensors={**nt, "env_error": [""] * len(gen)},
+            non_tensors={**nt, "env_error": errors.tolist()},
         )
 
 
-def make_driver(tmp_path, refill, max_rounds=4):
+def make_driver(tmp_path, refill, max_rounds=4, extra=(), crash=lambda state: False):
     cfg = compose_config(
         [
+            *extra,
             "actor_rollout_ref.model.path=/ckpt",
             "data.task_suite_name=libero_object",
             "data.task_ids=[0]",
@@ -61,7 +68,7 @@ def make_driver(tmp_path, refill, max_rounds=4):
     driver.sampler = PromptSampler(
         build_prompts(get_env_spec("libero"), "libero_object", [0], "0-15"), False, 0
     )
-    driver.wg = ScriptedWorkers()
+    driver.wg = ScriptedWorkers(crash)
     return driver
 
 
@@ -97,6 +104,30 @@ def test_round_cap_trains_on_what_was_kept(tmp_path):
     batch = driver._sample_groups(metrics)
     assert rounds_logged(tmp_path) == [[0, 1, 2, 3], [4]]
     assert len(batch) == 6 and metrics["sampling/kept_groups"] == 3
+
+
+def test_crash_hit_groups_are_never_trained_on_even_unfiltered(tmp_path):
+    # No accuracy filter: every group is kept unless a simulator crashed in it (odd initial states).
+    driver = make_driver(
+        tmp_path, "missing", extra=["data.filter_accuracy=false"], crash=lambda s: s % 2 == 1
+    )
+    metrics = {}
+    batch = driver._sample_groups(metrics)
+    states = set(batch.non_tensor_batch["init_state_id"].tolist())
+    assert states and all(s % 2 == 0 for s in states)
+    assert (batch.non_tensor_batch["env_error"] == "").all()
+    assert metrics["sampling/env_error_groups"] > 0 and metrics["sampling/skipped_step"] == 0.0
+
+
+def test_nothing_kept_skips_the_step_with_a_warning_and_a_metric(tmp_path, caplog):
+    # Every group either fails throughout (state % 4 == 0) or has a crashed rollout: nothing is
+    # trainable after the round cap, so no update, whatever the fallback would have picked.
+    driver = make_driver(tmp_path, "full", max_rounds=2, crash=lambda s: s % 4 != 0)
+    metrics = {}
+    assert driver._train_step(metrics) is None  # ScriptedWorkers fails on anything but a rollout
+    assert driver.wg.calls == [8, 8]
+    assert metrics["sampling/skipped_step"] == 1.0 and metrics["sampling/env_error_groups"] == 6
+    assert "step 1 skipped" in caplog.text
 
 
 def test_prompts_for_round_every_rank_gets_the_same_share():

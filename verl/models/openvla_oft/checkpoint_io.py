@@ -54,11 +54,18 @@ def load_state_dict_into(
 
     state = {}
     for file in checkpoint_files(path):
-        for key, tensor in load_file(str(file), device="cpu").items():
+        try:
+            tensors = load_file(str(file), device="cpu")
+        except Exception as err:  # SafetensorError names neither the file nor the checkpoint
+            raise ValueError(f"{file}: unreadable safetensors file ({err})") from None
+        for key, tensor in tensors.items():
             state[_rename(key)] = tensor.to(
                 device=device, dtype=dtype if tensor.is_floating_point() else None
             )
-    result = model.load_state_dict(state, strict=False, assign=True)
+    try:
+        result = model.load_state_dict(state, strict=False, assign=True)
+    except RuntimeError as err:  # size mismatches: the message names the keys, not the checkpoint
+        raise ValueError(f"checkpoint {path} does not fit the model of its config.json: {err}") from None
     if result.unexpected_keys:
         raise KeyError(f"checkpoint {path} has keys the model does not: {result.unexpected_keys[:10]}")
     unused = _unused_vision_keys(model)

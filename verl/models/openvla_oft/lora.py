@@ -11,21 +11,36 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-# The Llama projections (OFT fine-tunes with LoRA on the LLM's linear layers). lm_head is never a
-# target: the forward reads 256 of its rows directly.
-DEFAULT_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+# "all-linear" means what it means in peft (and in OpenVLA-OFT's and SimpleVLA-RL's LoRA runs): every
+# nn.Linear of the model (vision towers, projectors, the LLM) except the output layer. lm_head is never
+# a target: the forward reads 256 of its rows directly.
+ALL_LINEAR = "all-linear"
+# The Llama projections only: `target_modules=q_proj,k_proj,...` selects them.
+LLAMA_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 ADAPTER = "default"
+
+
+def all_linear_modules(model: nn.Module) -> list[str]:
+    """Full names of every nn.Linear in `model` except lm_head (peft's "all-linear")."""
+    return [
+        name
+        for name, module in model.named_modules()
+        if isinstance(module, nn.Linear) and name.split(".")[-1] != "lm_head"
+    ]
 
 
 def add_lora(
     model: nn.Module, rank: int, alpha: float, target_modules: list[str] | None = None, dropout: float = 0.0
 ) -> None:
-    """Inject rank-`rank` adapters scaled by alpha / rank; only adapter weights stay trainable."""
+    """Inject rank-`rank` adapters scaled by alpha / rank; only adapter weights stay trainable.
+    `target_modules`: module names (suffixes) to adapt; None or ["all-linear"] = every linear layer."""
     from peft import LoraConfig, inject_adapter_in_model
 
     if rank < 1:
         raise ValueError(f"lora rank must be >= 1, got {rank}")
-    targets = list(target_modules or DEFAULT_TARGET_MODULES)
+    targets = list(target_modules or [ALL_LINEAR])
+    if targets == [ALL_LINEAR]:
+        targets = all_linear_modules(model)
     if "lm_head" in targets:
         raise ValueError(f"target_modules must not include lm_head (got {targets})")
     config = LoraConfig(r=rank, lora_alpha=alpha, target_modules=targets, lora_dropout=dropout, bias="none")

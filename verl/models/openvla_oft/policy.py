@@ -109,6 +109,7 @@ class OpenVLAOFTPolicy(nn.Module):
         action_dim: int | None = None,
         use_proprio: bool | None = None,
         num_images_in_input: int | None = None,
+        attn_implementation: str | None = None,
         statistics_path: str | Path | None = None,
         dtype: torch.dtype = torch.float32,
         device: str | torch.device = "cpu",
@@ -129,6 +130,7 @@ class OpenVLAOFTPolicy(nn.Module):
             "action_dim": action_dim,
             "use_proprio": use_proprio,
             "num_images_in_input": num_images_in_input,
+            "attn_implementation": attn_implementation,
         }
         config = OpenVLAOFTConfig.from_pretrained(path, **overrides)
         statistics = load_dataset_statistics(statistics_path or path) or config.norm_stats

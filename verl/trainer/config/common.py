@@ -30,6 +30,11 @@ class RunConfig:
     device: str = "auto"
     # CPUs Ray reserves per worker actor.
     num_cpus_per_worker: float = 1.0
+    # Driver-side deadline in seconds for one call on all workers (a rollout round, an update, a save):
+    # a rank that has not answered by then stops the run with an error naming the rank and the call;
+    # the newest complete checkpoint stays resumable. Generous by default (a full-size rollout round takes
+    # minutes, a full validation pass up to about half an hour); 0 = no deadline.
+    worker_call_timeout_s: float = 7200.0
     # Root of checkpoints, metrics and videos for this experiment.
     default_local_dir: str = "outputs/${trainer.project_name}/${trainer.experiment_name}"
     # auto: resume from the newest complete checkpoint in default_local_dir; disable; resume_path.
@@ -58,7 +63,8 @@ class PolicyModelConfig:
     # LoRA rank; 0 = full fine-tuning. Checkpoints are saved merged.
     lora_rank: int = 0
     lora_alpha: int = 32
-    # Comma-separated module names that get LoRA adapters; "all-linear" = the LLM's projections.
+    # LoRA targets: "all-linear" = every linear layer except lm_head (peft's meaning), or module names
+    # separated by commas (e.g. "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj").
     target_modules: str = "all-linear"
 
 
@@ -115,6 +121,12 @@ def validate_run_config(trainer: RunConfig) -> None:
     positive("trainer.nnodes", trainer.nnodes)
     positive("trainer.n_gpus_per_node", trainer.n_gpus_per_node)
     positive("trainer.num_cpus_per_worker", trainer.num_cpus_per_worker)
+    if trainer.worker_call_timeout_s < 0:
+        fail(
+            "trainer.worker_call_timeout_s",
+            trainer.worker_call_timeout_s,
+            "seconds > 0, or 0 for no deadline",
+        )
 
 
 def validate_policy_model(model: PolicyModelConfig, prefix: str) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from verl.envs.config import EnvConfig
+from verl.trainer.config.removed import check_removed_overrides
 from verl.utils.config_values import ConfigError
 
 # Keys that moved into a simulator's own node, old -> new. An override of an old key is an error
@@ -122,6 +123,7 @@ def compose(config_name: str, root_cls: type, overrides: list[str] | None = None
 
     overrides = list(overrides or [])
     check_moved_keys(overrides)
+    check_removed_overrides(overrides)
     import_plugins(plugins_in(overrides))
     ConfigStore.instance().store(name=config_name, node=hydra_schema(root_cls))
     with initialize(version_base=None, config_path=None):

@@ -14,6 +14,7 @@ from verl.trainer.config.compose import (
     import_plugins,
     plugins_in,
 )
+from verl.trainer.config.removed import check_removed_overrides
 
 
 def hydra_entry(config_name: str, root_cls: type, run: Callable[[Any], Any]) -> None:
@@ -25,6 +26,7 @@ def hydra_entry(config_name: str, root_cls: type, run: Callable[[Any], Any]) -> 
     overrides = [a for a in sys.argv[1:] if not a.startswith("-")]
     try:
         check_moved_keys(overrides)
+        check_removed_overrides(overrides)
         import_plugins(plugins_in(overrides))
     except ValueError as err:
         sys.exit(f"error: {err}")

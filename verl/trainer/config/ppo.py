@@ -45,7 +45,7 @@ class DataConfig:
     accuracy_lower_bound: float = 0.1
     accuracy_upper_bound: float = 0.9
     # Cap on sampling rounds per RL step; when hit, the step trains on the groups it has (with a warning),
-    # so an all-failing or all-succeeding policy cannot loop forever.
+    # so an all-failing or all-succeeding policy cannot loop forever; with none, the step is skipped.
     max_sampling_rounds: int = 8
     # Shuffle the training prompts every epoch (seeded by trainer.seed and the epoch).
     shuffle: bool = True
@@ -143,13 +143,6 @@ class ActorRolloutRefConfig:
 
 
 @dataclass
-class KLCtrlConfig:
-    type: str = "fixed"
-    # KL-in-reward coefficient (0 = off, as in SimpleVLA-RL).
-    kl_coef: float = 0.0
-
-
-@dataclass
 class AlgorithmConfig:
     # Advantage estimator: grpo (outcome reward, group-normalised).
     adv_estimator: str = "grpo"
@@ -157,7 +150,8 @@ class AlgorithmConfig:
     norm_adv_by_std_in_grpo: bool = True
     # Epsilon added to the group std.
     adv_eps: float = 1e-6
-    kl_ctrl: KLCtrlConfig = field(default_factory=KLCtrlConfig)
+    # No KL penalty in the reward (SimpleVLA-RL runs with 0): `algorithm.kl_ctrl.*` was removed, see
+    # verl.trainer.config.removed; actor_rollout_ref.actor.kl_loss_coef adds a KL-to-reference loss.
 
 
 @dataclass

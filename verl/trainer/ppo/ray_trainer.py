@@ -93,7 +93,12 @@ class RayTrainer(WorkerGroupOwner):
             use_gpu=use_gpu,
             num_cpus_per_worker=cfg.trainer.num_cpus_per_worker,
         )
-        self.wg = RayWorkerGroup(self.pool, ActorRolloutWorker, name_prefix="actor_rollout")
+        self.wg = RayWorkerGroup(
+            self.pool,
+            ActorRolloutWorker,
+            name_prefix="actor_rollout",
+            call_timeout_s=cfg.trainer.worker_call_timeout_s or None,
+        )
         self.model_info = self.wg.call("init_model", cfg, self.total_steps)[0]
         self.tracker = Tracking(
             cfg.trainer.project_name,
@@ -127,7 +132,8 @@ class RayTrainer(WorkerGroupOwner):
             with timer("step", metrics):
                 batch = self._train_step(metrics)
             self.global_step += 1
-            metrics.update(trajectory_metrics(batch, metrics["timing/step"]))
+            if batch is not None:
+                metrics.update(trajectory_metrics(batch, metrics["timing/step"]))
             if trainer_cfg.test_freq > 0 and self.global_step % trainer_cfg.test_freq == 0:
                 with timer("testing", metrics):
                     last_val = self._validate()
@@ -144,12 +150,15 @@ class RayTrainer(WorkerGroupOwner):
         bar.close()
         return last_val
 
-    def _train_step(self, metrics: dict[str, float]) -> DataProto:
-        """collect -> old log-probs (-> reference log-probs) -> advantages -> update."""
+    def _train_step(self, metrics: dict[str, float]) -> DataProto | None:
+        """sample groups -> old log-probs (-> reference log-probs) -> advantages -> update; None when
+        dynamic sampling kept nothing to train on (the step is skipped)."""
         dp = Dispatch.DP_COMPUTE_PROTO
         with timer("gen", metrics):
             batch = self._sample_groups(metrics)
         metrics["perf/env_steps_per_s"] = metrics["rollout/env_steps"] / metrics["timing/gen"]
+        if batch is None:
+            return None
         with timer("old_log_prob", metrics):
             batch = batch.union(self.wg.call("compute_log_prob", batch, dispatch_mode=dp))
         # The recomputed log-probs must equal the sampling-time ones (same weights, same pixels).
@@ -170,8 +179,9 @@ class RayTrainer(WorkerGroupOwner):
         return batch
 
     # ------------------------------------------------------------------ stages
-    def _sample_groups(self, metrics: dict[str, float]) -> DataProto:
-        """Roll out prompt batches until `train_batch_size` groups pass the accuracy filter."""
+    def _sample_groups(self, metrics: dict[str, float]) -> DataProto | None:
+        """Roll out prompt batches until `train_batch_size` groups pass the accuracy filter; None when no
+        group was kept (`sampling/skipped_step` = 1)."""
         data_cfg = self.config.data
         kept: list[DataProto] = []
         n_kept, rounds, scores, filter_stats, env_steps = 0, 0, [], {}, 0
@@ -242,7 +252,7 @@ class RayTrainer(WorkerGroupOwner):
             }
         )
         metrics.update({f"sampling/{k}": v for k, v in filter_stats.items()})
-        if n_kept < data_cfg.train_batch_size:
+        if 0 < n_kept < data_cfg.train_batch_size:
             logger.warning(
                 "dynamic sampling kept %d of %d groups after data.max_sampling_rounds=%d rounds (success rate %.3f); "
                 "training on what was kept",
@@ -251,12 +261,20 @@ class RayTrainer(WorkerGroupOwner):
                 data_cfg.max_sampling_rounds,
                 score.mean(),
             )
-        if not kept:
-            # Nothing to learn from (all groups all-0 or all-1): train on the last round unfiltered;
-            # every advantage is zero, so the update only keeps the optimiser schedule moving.
-            kept = [out]
-        batch = DataProto.concat(kept)
-        return self._trim_to_plan(batch)
+        batch = self._trim_to_plan(DataProto.concat(kept)) if kept else None
+        # Nothing kept (every group all-0, all-1 or hit by a simulator error), or too little for the
+        # ranks to share: skip the update rather than train on filtered-out or crash-hit groups.
+        metrics["sampling/skipped_step"] = float(batch is None or len(batch) == 0)
+        if metrics["sampling/skipped_step"]:
+            logger.warning(
+                "step %d skipped: dynamic sampling kept no trainable group after %d round(s) "
+                "(%d groups hit by simulator errors); no update this step",
+                self.global_step + 1,
+                rounds,
+                int(filter_stats.get("env_error_groups", 0)),
+            )
+            return None
+        return batch
 
     def _log_prompts(self, prompts: list[Prompt], round_index: int) -> None:
         """Append the step's prompts to prompts.jsonl: the data order of a run, checkable after a resume."""
@@ -325,8 +343,6 @@ class RayTrainer(WorkerGroupOwner):
                 "critic/advantages/mean": float(adv[valid].mean()) if valid.any() else 0.0,
                 "critic/advantages/max": float(adv[valid].max()) if valid.any() else 0.0,
                 "critic/advantages/min": float(adv[valid].min()) if valid.any() else 0.0,
-                "critic/kl": 0.0,
-                "critic/kl_coeff": algo_cfg.kl_ctrl.kl_coef,
             }
         )
         return batch

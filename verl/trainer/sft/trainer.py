@@ -119,7 +119,9 @@ class SFTTrainer(WorkerGroupOwner):
             use_gpu=use_gpu,
             num_cpus_per_worker=trainer_cfg.num_cpus_per_worker,
         )
-        self.wg = RayWorkerGroup(self.pool, SFTWorker, name_prefix="sft")
+        self.wg = RayWorkerGroup(
+            self.pool, SFTWorker, name_prefix="sft", call_timeout_s=trainer_cfg.worker_call_timeout_s or None
+        )
         self.model_info = self.wg.call(
             "init_model",
             cfg,
