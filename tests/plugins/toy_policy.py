@@ -51,7 +51,7 @@ class ToyNet(nn.Module):
         x = images.permute(0, 1, 4, 2, 3).reshape(n, -1, images.shape[2], images.shape[3])
         x = self.pool(x).reshape(n, -1)
         h = self.block(torch.cat([x, proprio, words], dim=1))
-        return self.head(h).reshape(n, -1, len(BINS))
+        return self.head(h).reshape(n, -1, len(BINS)).clone()  # FSDP2 wants a fresh tensor, not a view
 
 
 class ToyPolicy(nn.Module):
