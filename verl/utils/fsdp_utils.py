@@ -47,13 +47,26 @@ def apply_fsdp2(
     return model
 
 
-def full_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
-    """The full (unsharded) state dict on CPU, on every rank. A collective: call it on all ranks."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+def full_state_dict(model: nn.Module, rank0_only: bool = False) -> dict[str, torch.Tensor]:
+    """The full (unsharded) state dict on CPU. A collective under FSDP: call it on all ranks.
 
-    if not dist.is_initialized():
-        return {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=False))
+    Entries are gathered one at a time and moved to the host at once, so the device transient is one
+    full tensor (a 7B model's largest is 0.5 GB in fp32), never the whole fp32 state dict.
+    `rank0_only` keeps the result on rank 0 only (other ranks return {}): one host copy per node
+    instead of one per rank, e.g. for saving.
+    """
+    from torch.distributed.tensor import DTensor
+
+    keep = not rank0_only or not dist.is_initialized() or dist.get_rank() == 0
+    out = {}
+    for key, value in model.state_dict().items():
+        value = value.detach()
+        if isinstance(value, DTensor):
+            value = value.full_tensor()
+        if keep:
+            out[key] = value.cpu()
+        del value
+    return out
 
 
 def load_full_state_dict(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> None:

@@ -2,14 +2,15 @@
 
 The actor is the policy sharded with FSDP2 across all workers. The rollout runs on the same
 weights ("hybrid engine"): with one worker it uses the actor module itself; with several it uses a
-plain replica refreshed from the actor's full state dict after every update, because a sharded
-forward is a collective and ranks run different numbers of policy calls during a rollout.
+plain replica in the rollout dtype (bf16 on GPU), refreshed parameter by parameter after every
+update (`verl.utils.weight_sync`), because a sharded forward is a collective and ranks run
+different numbers of policy calls during a rollout. The reference policy (KL loss) is sharded like
+the actor.
 Each worker owns an `EnvPool` of simulator processes for its share of the episodes.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 import time
@@ -25,6 +26,7 @@ from verl.trainer.ppo.batching import batch_plan
 from verl.utils import checkpoint as ckpt
 from verl.utils.device import resolve_device
 from verl.utils.fsdp_utils import apply_fsdp2, full_state_dict
+from verl.utils.weight_sync import build_replica, rollout_dtype, sync_replica
 from verl.workers.actor.dp_actor import ActorSettings, DataParallelPPOActor
 from verl.workers.rollout.env_rollout import Episode, run_episodes, sampling_seed
 from verl.workers.rollout.trajectories import trajectories_to_proto
@@ -64,7 +66,8 @@ class ActorRolloutWorker(Worker):
             action_dim=c.model.action_token_len,
             use_proprio=c.model.use_proprio,
             num_images_in_input=c.model.num_images_in_input,
-            device=self.device,
+            # Read on the host; fully_shard moves each rank's shards to the device.
+            device="cpu",
         )
         self.policy = policy
         if policy.config.num_images_in_input > 1 and not config.env.use_wrist_image:
@@ -80,12 +83,14 @@ class ActorRolloutWorker(Worker):
                 c.model.lora_alpha,
                 None if c.model.target_modules == "all-linear" else c.model.target_modules.split(","),
             )
-        self.ref_policy = (
-            copy.deepcopy(policy).eval().requires_grad_(False) if c.actor.kl_loss_coef > 0 else None
-        )
+        fsdp = c.actor.fsdp_config
+        weights_dtype = rollout_dtype(c.rollout.weights_dtype, self.device.type, fsdp.mixed_precision)
+        self.ref_policy = None
+        if c.actor.kl_loss_coef > 0:  # sharded below like the actor
+            self.ref_policy = build_replica(policy, weights_dtype, "cpu").eval()
         self.rollout_policy = policy
         if self.world_size > 1:
-            self.rollout_policy = copy.deepcopy(policy).requires_grad_(False)
+            self.rollout_policy = build_replica(policy, weights_dtype, self.device)
         if c.model.enable_gradient_checkpointing:
             policy.gradient_checkpointing_enable()
         apply_fsdp2(
@@ -95,6 +100,8 @@ class ActorRolloutWorker(Worker):
             c.actor.fsdp_config.mixed_precision,
             c.actor.fsdp_config.reshard_after_forward,
         )
+        if self.ref_policy is not None:
+            apply_fsdp2(self.ref_policy.model, FSDP_WRAP_CLASSES, self.device.type, fsdp.mixed_precision)
         o = c.actor.optim
         params = [p for p in policy.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
@@ -252,7 +259,7 @@ class ActorRolloutWorker(Worker):
 
     def update_actor(self, data: DataProto) -> dict[str, float]:
         metrics = self.actor.update_policy(data, self.config.actor_rollout_ref.rollout.temperature)
-        self._sync_rollout_weights()
+        metrics.update(self._sync_rollout_weights())
         metrics.update(self._memory())
         return metrics
 
@@ -267,14 +274,16 @@ class ActorRolloutWorker(Worker):
             out["perf/max_memory_allocated_gib"] = torch.cuda.max_memory_allocated() / 2**30
         return out
 
-    def _sync_rollout_weights(self) -> None:
-        if self.rollout_policy is not self.policy:
-            self.rollout_policy.model.load_state_dict(full_state_dict(self.policy.model))
+    def _sync_rollout_weights(self, trainable_only: bool = True) -> dict[str, float]:
+        if self.rollout_policy is self.policy:
+            return {}
+        peak = sync_replica(self.policy.model, self.rollout_policy.model, trainable_only)
+        return {"perf/weight_sync_transient_gib": peak / 2**30}
 
     # ------------------------------------------------------------------ checkpoints
     def save_checkpoint(self, path: str) -> None:
         """HF-layout model (rank 0) plus per-rank optimiser, scheduler and RNG state."""
-        state = full_state_dict(self.policy.model)  # a collective: every rank takes part
+        state = full_state_dict(self.policy.model, rank0_only=True)  # a collective: every rank takes part
         out = Path(path)
         if self.rank == 0:
             m = self.config.actor_rollout_ref.model
@@ -283,7 +292,7 @@ class ActorRolloutWorker(Worker):
 
     def load_checkpoint(self, path: str) -> None:
         load_train_state(Path(path), self.rank, self.policy.model, self.optimizer, self.scheduler)
-        self._sync_rollout_weights()
+        self._sync_rollout_weights(trainable_only=False)
 
     def shutdown(self) -> None:
         if self.pool is not None:

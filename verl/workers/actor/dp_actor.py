@@ -55,6 +55,20 @@ def _synced_count(n: int, device: torch.device) -> int:
     return int(t.item())
 
 
+def _dp_agg_weights(mask: torch.Tensor, mode: str, device: torch.device) -> torch.Tensor:
+    """`agg_weights` [b, T] of this rank's share of a mini-batch split over all ranks.
+
+    Token and sequence counts are summed over ranks, so ranks holding different numbers of tokens
+    weigh each token as the whole mini-batch would; the world-size factor undoes FSDP's gradient
+    average over ranks.
+    """
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return agg_weights(mask, mode)
+    counts = torch.tensor([float(mask.sum()), float(mask.shape[0])], dtype=torch.float64, device=device)
+    dist.all_reduce(counts)
+    return agg_weights(mask, mode, float(counts[0]), int(counts[1])) * dist.get_world_size()
+
+
 class DataParallelPPOActor:
     def __init__(
         self,
@@ -168,7 +182,7 @@ class DataParallelPPOActor:
         s = self.s
         b, s_max = mini.batch["action_tokens"].shape[:2]
         mask = mini.batch["response_mask"].float()  # [b, S*A]
-        weights = agg_weights(mask, s.loss_agg_mode).reshape(b, s_max, self.A)
+        weights = _dp_agg_weights(mask, s.loss_agg_mode, self.device).reshape(b, s_max, self.A)
         mask3 = mask.reshape(b, s_max, self.A)
         old = mini.batch["old_log_probs"].reshape(b, s_max, self.A)
         adv = mini.batch["advantages"].reshape(b, s_max, self.A)
