@@ -25,12 +25,16 @@ def apply_fsdp2(
     device_type: str,
     mixed_precision: str = "fp32",
     reshard_after_forward: bool = True,
+    param_offload: bool = False,
 ) -> nn.Module:
     """Shard every submodule whose class name is in `wrap_class_names`, then the root.
 
     mixed_precision "bf16" keeps fp32 master weights and computes in bf16 (GPU); "fp32" computes in fp32.
+    `param_offload` keeps the sharded parameters, their gradients and hence the optimiser step on
+    the host (FSDP2 CPUOffloadPolicy); each unit is copied to the GPU for its forward and backward.
+    On CPU there is nothing to offload and it is ignored.
     """
-    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+    from torch.distributed.fsdp import CPUOffloadPolicy, MixedPrecisionPolicy, fully_shard
 
     mesh = fsdp_mesh(device_type)
     mp = None
@@ -39,6 +43,8 @@ def apply_fsdp2(
     kwargs = {"mesh": mesh, "reshard_after_forward": reshard_after_forward}
     if mp is not None:
         kwargs["mp_policy"] = mp
+    if param_offload and device_type == "cuda":
+        kwargs["offload_policy"] = CPUOffloadPolicy(pin_memory=True)
     names = set(wrap_class_names)
     for module in list(model.modules()):
         if module is not model and type(module).__name__ in names:
@@ -62,11 +68,26 @@ def full_state_dict(model: nn.Module, rank0_only: bool = False) -> dict[str, tor
     for key, value in model.state_dict().items():
         value = value.detach()
         if isinstance(value, DTensor):
-            value = value.full_tensor()
+            value = gather_full(value)
         if keep:
             out[key] = value.cpu()
         del value
     return out
+
+
+def gather_full(value, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """All-gather a sharded DTensor into a full tensor on the mesh's device, cast to `dtype` first.
+
+    The local shard is moved to the mesh's device before the collective, so shards kept on the host
+    (param_offload) gather over NCCL too; casting first halves the traffic and the transient for bf16.
+    """
+    from torch.distributed.tensor import DTensor
+
+    local = value.to_local().to(value.device_mesh.device_type, dtype or value.dtype)
+    shard = DTensor.from_local(
+        local, value.device_mesh, value.placements, run_check=False, shape=value.shape, stride=value.stride()
+    )
+    return shard.full_tensor()
 
 
 def load_full_state_dict(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> None:

@@ -71,6 +71,8 @@ def sync_replica(source: nn.Module, replica: nn.Module, trainable_only: bool = F
     """
     from torch.distributed.tensor import DTensor
 
+    from verl.utils.fsdp_utils import gather_full
+
     targets = dict(replica.named_parameters())
     peak = 0
     for name, param in source.named_parameters():
@@ -81,7 +83,7 @@ def sync_replica(source: nn.Module, replica: nn.Module, trainable_only: bool = F
         target = targets[name]
         value = param.detach()
         if isinstance(value, DTensor):
-            value = value.to(target.dtype).full_tensor()
+            value = gather_full(value, target.dtype)
         target.copy_(value)
         peak = max(peak, value.numel() * target.element_size())
         del value

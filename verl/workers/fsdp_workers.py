@@ -26,6 +26,7 @@ from verl.trainer.ppo.batching import batch_plan
 from verl.utils import checkpoint as ckpt
 from verl.utils.device import resolve_device
 from verl.utils.fsdp_utils import apply_fsdp2, full_state_dict
+from verl.utils.offload import move_optimizer_state
 from verl.utils.weight_sync import build_replica, rollout_dtype, sync_replica
 from verl.workers.actor.dp_actor import ActorSettings, DataParallelPPOActor
 from verl.workers.rollout.env_rollout import Episode, run_episodes, sampling_seed
@@ -99,6 +100,7 @@ class ActorRolloutWorker(Worker):
             self.device.type,
             c.actor.fsdp_config.mixed_precision,
             c.actor.fsdp_config.reshard_after_forward,
+            param_offload=fsdp.param_offload,
         )
         if self.ref_policy is not None:
             apply_fsdp2(self.ref_policy.model, FSDP_WRAP_CLASSES, self.device.type, fsdp.mixed_precision)
@@ -258,7 +260,12 @@ class ActorRolloutWorker(Worker):
         return DataProto.from_dict(tensors={"ref_log_probs": log_probs})
 
     def update_actor(self, data: DataProto) -> dict[str, float]:
+        offload = self.config.actor_rollout_ref.actor.fsdp_config.optimizer_offload
+        if offload:
+            move_optimizer_state(self.optimizer, self.device)
         metrics = self.actor.update_policy(data, self.config.actor_rollout_ref.rollout.temperature)
+        if offload:
+            move_optimizer_state(self.optimizer, "cpu")
         metrics.update(self._sync_rollout_weights())
         metrics.update(self._memory())
         return metrics
@@ -292,6 +299,8 @@ class ActorRolloutWorker(Worker):
 
     def load_checkpoint(self, path: str) -> None:
         load_train_state(Path(path), self.rank, self.policy.model, self.optimizer, self.scheduler)
+        if self.config.actor_rollout_ref.actor.fsdp_config.optimizer_offload:
+            move_optimizer_state(self.optimizer, "cpu")
         self._sync_rollout_weights(trainable_only=False)
 
     def shutdown(self) -> None:

@@ -68,6 +68,8 @@ class ModelConfig:
     num_images_in_input: Optional[int] = None
     # Feed the 8-d proprio state through the proprio projector; None = the checkpoint's setting.
     use_proprio: Optional[bool] = None
+    # Recompute activations in backward (vision blocks and Llama layers): on for the 7B launch script,
+    # where it cuts the update's activations from ~30 GiB to ~4 GiB per rank (scripts/bench/memory_plan.py).
     enable_gradient_checkpointing: bool = False
     # LoRA rank; 0 = full fine-tuning. Checkpoints are saved merged.
     lora_rank: int = 0
@@ -93,8 +95,10 @@ class OptimConfig:
 class FSDPConfig:
     # Parameter dtype during forward/backward on GPU: bf16 (fp32 master weights) or fp32.
     mixed_precision: str = "bf16"
-    # Keep sharded parameters / optimiser state on the host between phases (GPU memory for host memory).
+    # Keep the sharded parameters, their gradients and so the optimiser step on the host; each FSDP unit is
+    # copied to the GPU for its forward/backward (FSDP2 CPUOffloadPolicy). Ignored on CPU.
     param_offload: bool = False
+    # Keep AdamW's moments on the host outside the update phase (moved back for the update).
     optimizer_offload: bool = False
     # Reshard parameters after the forward (FSDP2 reshard_after_forward).
     reshard_after_forward: bool = True
