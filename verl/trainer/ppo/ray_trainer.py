@@ -17,7 +17,6 @@ import uuid
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from verl.protocol import DataProto
@@ -30,6 +29,7 @@ from verl.trainer.ppo.metrics import success_metrics, success_rates, trajectory_
 from verl.trainer.ppo.prompts import Prompt, PromptSampler, build_prompts, task_catalog
 from verl.trainer.ray_session import WorkerGroupDriver
 from verl.utils import checkpoint as ckpt
+from verl.utils.device import cluster_device, local_gpu_count
 from verl.utils.timer import timer
 from verl.utils.tracking import Tracking
 
@@ -86,7 +86,11 @@ class RayTrainer(WorkerGroupDriver):
         )
         self.total_steps = c.trainer.total_training_steps or steps_per_epoch * c.trainer.total_epochs
         self.global_step = 0
-        use_gpu = c.trainer.device == "cuda" or (c.trainer.device == "auto" and torch.cuda.is_available())
+        import ray
+
+        # Worker actors get GPUs when the cluster has them; inside a worker "auto" then sees its GPU.
+        gpus = ray.cluster_resources().get("GPU", 0) if ray.is_initialized() else local_gpu_count()
+        use_gpu = cluster_device(c.trainer.device, gpus) == "cuda"
         self.pool = RayResourcePool(
             [c.trainer.n_gpus_per_node] * c.trainer.nnodes,
             use_gpu=use_gpu,
