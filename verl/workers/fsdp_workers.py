@@ -264,6 +264,9 @@ class ActorRolloutWorker(Worker):
         if offload:
             move_optimizer_state(self.optimizer, self.device)
         metrics = self.actor.update_policy(data, self.config.actor_rollout_ref.rollout.temperature)
+        # Old log-probs, reference log-probs and the update decoded each image once; the next step's differ.
+        metrics.update(self.actor.images.stats())
+        self.actor.images.clear()
         if offload:
             move_optimizer_state(self.optimizer, "cpu")
         metrics.update(self._sync_rollout_weights())

@@ -23,6 +23,7 @@ from verl.protocol import DataProto
 from verl.trainer.ppo.core_algos import agg_weights, kl_penalty, policy_loss_per_token, token_log_probs
 from verl.utils.device import autocast
 from verl.utils.fsdp_utils import clip_grad_norm
+from verl.workers.actor.image_cache import ImageDecodeCache
 
 
 @dataclass
@@ -87,6 +88,8 @@ class DataParallelPPOActor:
         self.s = settings
         self.device = device
         self.A = action_dim_tokens  # action tokens per decision step (chunk x action dim)
+        # Decoded images of the current RL step, shared by its passes; the worker clears it per step.
+        self.images = ImageDecodeCache(processor.decode_image)
 
     # ------------------------------------------------------------------ inputs
     def _forward_steps(
@@ -96,9 +99,7 @@ class DataParallelPPOActor:
         model = model if model is not None else self.model
         jpegs = data.non_tensor_batch["jpegs"]
         instructions = data.non_tensor_batch["instruction"]
-        images = np.stack(
-            [[self.processor.decode_image(j) for j in jpegs[r][s]] for r, s in zip(rows, steps)]
-        )
+        images = self.images.stack([jpegs[r][s] for r, s in zip(rows, steps)])
         pixel_values = self.processor.pixel_values(torch.from_numpy(images)).to(
             self.device
         )  # [n, 6 n_img, S, S]
