@@ -12,7 +12,9 @@ The plan mirrors what `ActorRolloutWorker` holds (see `verl/workers/fsdp_workers
 - transient_sync: one full parameter, gathered by the streamed weight sync (rollout dtype) or by the
   checkpoint's full state dict (fp32, sent to the host one parameter at a time);
 - activations: from the shapes: sequence length x sequences per forward x the tensors a Llama
-  decoder layer and a ViT block keep for backward (training) or hold at once (inference).
+  decoder layer and a ViT block keep for backward (training) or hold at once (inference);
+- host_staging: only when the device is the host (CPU runs): the full fp32 model read at start-up,
+  and rank 0's full state dict while saving. On GPUs these live in host memory.
 
 Start-up reads the checkpoint on the host (fp32) and `fully_shard` moves each rank's shard to the
 device, so the device holds the shard, the replica and the reference, never the full fp32 model.
@@ -35,6 +37,7 @@ KINDS = (
     "fsdp_gather",
     "transient_sync",
     "activations",
+    "host_staging",
 )
 ADAM_STATES = 2  # exp_avg and exp_avg_sq
 
@@ -78,6 +81,7 @@ class PlanSettings:
     gradient_checkpointing: bool = True
     param_offload: bool = False  # FSDP2 CPUOffloadPolicy: parameters, gradients and optimiser on the host
     optimizer_offload: bool = False  # Adam moments on the host outside the update phase
+    host_is_device: bool = False  # CPU runs: count the host copies of start-up and saving (rank 0)
 
 
 def sequence_tokens(shape: ModelShape, prompt_tokens: int) -> int:
@@ -151,10 +155,16 @@ def plan(shape: ModelShape, s: PlanSettings) -> dict[str, dict[str, int]]:
     # The sync streams only trainable parameters after an update (LoRA: the adapters).
     sync = s.rollout_bytes * shape.largest_trainable if w > 1 else 0
     save = s.master_bytes * shape.largest_param
+    staging = s.master_bytes * shape.params if s.host_is_device else 0
     resident = {"parameters": params, "optimizer": optim_between, "rollout_weights": rollout}
     resident["reference"] = reference
     phases = {
-        "startup": {"parameters": params, "rollout_weights": rollout, "reference": reference},
+        "startup": {
+            "parameters": params,
+            "rollout_weights": rollout,
+            "reference": reference,
+            "host_staging": staging,
+        },
         "rollout": {
             **resident,
             "activations": inference_activation_bytes(
@@ -176,7 +186,7 @@ def plan(shape: ModelShape, s: PlanSettings) -> dict[str, dict[str, int]]:
             "activations": training_activation_bytes(shape, s.update_sequences, s),
         },
         "weight_sync": {**resident, "transient_sync": sync},
-        "checkpoint_save": {**resident, "transient_sync": save},
+        "checkpoint_save": {**resident, "transient_sync": save, "host_staging": staging},
     }
     return {phase: {k: int(kinds.get(k, 0)) for k in KINDS} for phase, kinds in phases.items()}
 

@@ -69,7 +69,7 @@ class ModelConfig:
     # Feed the 8-d proprio state through the proprio projector; None = the checkpoint's setting.
     use_proprio: Optional[bool] = None
     # Recompute activations in backward (vision blocks and Llama layers): on for the 7B launch script,
-    # where it cuts the update's activations from ~30 GiB to ~4 GiB per rank (scripts/bench/memory_plan.py).
+    # where it cuts the update's activations from ~41 GiB to ~4.4 GiB per rank (scripts/bench/memory_plan.py).
     enable_gradient_checkpointing: bool = False
     # LoRA rank; 0 = full fine-tuning. Checkpoints are saved merged.
     lora_rank: int = 0
