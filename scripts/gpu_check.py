@@ -91,6 +91,97 @@ def write_random_7b(path: Path) -> Path:
     return path
 
 
+def measure_gpu(path: Path, suite: str, envs: int, lora_rank: int, device_bytes: int) -> list[dict]:
+    """One GPU (or, for a smoke test, one CPU worker): the 7B worker through its phases, real simulators.
+
+    lora_rank -1 picks full fine-tuning when the plan's peak fits 90% of `device_bytes`, else LoRA 32.
+    """
+    import ray
+
+    from scripts.bench.memory_measure import MeasureWorker
+    from verl.models.openvla_oft.configuration import OpenVLAOFTConfig
+    from verl.models.openvla_oft.lora import DEFAULT_TARGET_MODULES
+    from verl.models.openvla_oft.modeling import OpenVLAOFTForActionPrediction
+    from verl.single_controller import RayResourcePool, RayWorkerGroup
+    from verl.trainer.config.compose import compose_config
+    from verl.trainer.ppo.prompts import Prompt
+    from verl.trainer.ppo.ray_trainer import _prompts_to_proto
+    from verl.utils.memory_plan import PlanSettings, model_shape, plan
+    from verl.workers.fsdp_workers import FSDP_WRAP_CLASSES
+
+    config = OpenVLAOFTConfig.from_pretrained(path, num_actions_chunk=8, action_dim=7)
+    with torch.device("meta"):
+        meta = OpenVLAOFTForActionPrediction(config)
+    gpu = torch.cuda.is_available()
+
+    def predicted(rank: int) -> dict[str, dict[str, int]]:
+        settings = PlanSettings(
+            world_size=1,
+            update_sequences=16,
+            log_prob_sequences=4 * 16,
+            rollout_sequences=min(16, envs),
+            compute_bytes=2 if gpu else 4,
+            rollout_bytes=2 if gpu else 4,
+            host_is_device=not gpu,
+        )
+        return plan(model_shape(meta, FSDP_WRAP_CLASSES, rank, DEFAULT_TARGET_MODULES), settings)
+
+    if lora_rank < 0:
+        full = max(sum(k.values()) for k in predicted(0).values())
+        lora_rank = 0 if full < 0.9 * device_bytes else 32
+    phases = predicted(lora_rank)
+    replica_bytes = 2 * model_shape(meta, FSDP_WRAP_CLASSES, lora_rank, DEFAULT_TARGET_MODULES).params
+    cfg = compose_config(
+        [
+            f"actor_rollout_ref.model.path={path}",
+            f"actor_rollout_ref.model.lora_rank={lora_rank}",
+            "actor_rollout_ref.model.enable_gradient_checkpointing=true",
+            f"data.task_suite_name={suite}",
+            f"data.train_batch_size={envs}",
+            "data.n_samples=1",
+            f"actor_rollout_ref.actor.ppo_mini_batch_size={envs}",
+            "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=1",
+            "actor_rollout_ref.actor.traj_mini_batch_size=16",
+            "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=4",
+            f"actor_rollout_ref.rollout.micro_batch_size={min(16, envs)}",
+            f"env.num_workers={envs}",
+            "env.max_steps=16",
+            "trainer.n_gpus_per_node=1",
+        ]
+    )
+    prompts = [Prompt(suite, i % 10, i) for i in range(envs)]
+    gen = _prompts_to_proto(prompts, list(range(envs)), [f"p{i}" for i in range(envs)], [False] * envs)
+    gen.meta_info.update(validate=False, global_step=0)
+    ray.init(include_dashboard=False, log_to_driver=False)
+    pool = RayResourcePool([1], use_gpu=gpu, num_cpus_per_worker=1)
+    wg = RayWorkerGroup(pool, MeasureWorker)
+    measured = {}
+    try:
+        wg.call("baseline")
+        measured["startup"] = wg.call("startup", cfg, 1)[0]
+        measured["rollout"] = wg.call("rollout_episodes", gen)[0]
+        measured["old_log_prob"] = wg.call("old_log_prob")[0][0]
+        measured["update"] = wg.call("update")[0]
+        measured["weight_sync"] = wg.call("replica_sync")[0]
+    finally:
+        wg.shutdown()
+        pool.remove()
+        ray.shutdown()
+    mode = f"lora{lora_rank}" if lora_rank else "full"
+    out = []
+    for phase, value in measured.items():
+        plan_bytes = sum(phases[phase].values()) + (replica_bytes if phase == "weight_sync" else 0)
+        out.append(
+            {
+                "phase": phase,
+                "mode": mode,
+                "measured_gib": round(value / 2**30, 3),
+                "plan_gib": round(plan_bytes / 2**30, 3),
+            }
+        )
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suite", default="libero_10")
@@ -109,8 +200,6 @@ def main() -> int:
     start = time.time()
     check_cuda()
     check_attention()
-    from scripts.bench.memory_measure import measure_gpu
-
     total = torch.cuda.get_device_properties(0).total_memory
     with tempfile.TemporaryDirectory() as tmp:
         path = write_random_7b(Path(tmp) / "random-7b")
