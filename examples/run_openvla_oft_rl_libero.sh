@@ -36,6 +36,7 @@ python -m verl.trainer.main_ppo \
   actor_rollout_ref.model.action_chunks_len=8 \
   actor_rollout_ref.model.unnorm_key="$DATASET_NAME" \
   actor_rollout_ref.model.num_images_in_input=1 \
+  actor_rollout_ref.model.enable_gradient_checkpointing=True \
   actor_rollout_ref.actor.optim.lr=5e-6 \
   actor_rollout_ref.actor.optim.warmup_style=constant \
   actor_rollout_ref.actor.ppo_mini_batch_size=128 \

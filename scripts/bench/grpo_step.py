@@ -2,7 +2,7 @@
 
 Prints one JSON line:
     {"bench": "grpo_step", "rollout_s", "old_log_prob_s", "update_s", "env_steps_per_s",
-     "bytes_per_decision_step", ...}
+     "bytes_per_decision_step", "image_decode_per_s_per_core", ...}
 `bytes_per_decision_step` is what the rollout keeps on the host per policy call per environment
 (target <= 150000; SimpleVLA-RL keeps a float32 6x224x224 pixel tensor, ~1.2 MB).
 
@@ -76,6 +76,9 @@ def main() -> None:
                 "update_s": round(m["timing/update_actor"], 3),
                 "env_steps_per_s": round(m["perf/env_steps_per_s"], 2),
                 "bytes_per_decision_step": round(m["rollout/bytes_per_decision_step"]),
+                # JPEG decode + resize in the actor, once per step (old log-probs and update share it).
+                "images_decoded_per_rank": round(m["perf/images_decoded"]),
+                "image_decode_per_s_per_core": round(m["perf/image_decode_per_s_per_core"], 1),
                 "trajectories": total,
                 "workers": args.workers,
                 "env_workers_per_worker": args.env_workers,

@@ -88,7 +88,7 @@ class ToyPolicy(nn.Module):
     def _words(self, instructions: Sequence[str]) -> torch.Tensor:
         return torch.tensor([[float(w in str(t).split()) for w in VOCAB] for t in instructions])
 
-    def step_batch(self, jpegs, instructions, proprio, action_tokens) -> dict[str, torch.Tensor]:
+    def step_batch(self, jpegs, instructions, proprio, action_tokens, cache=None) -> dict[str, torch.Tensor]:
         size = self.cfg["image_size"]
         images = np.stack(
             [[np.frombuffer(b, dtype=np.uint8).reshape(size, size, 3) for b in row] for row in jpegs]

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 pytestmark = [pytest.mark.sim, pytest.mark.ray, pytest.mark.slow]
 
@@ -171,7 +172,13 @@ def test_two_node_cluster(tiny_ckpt, tmp_path):
     try:
         ray.init(address=cluster.address, runtime_env={"env_vars": {"MUJOCO_GL": os.environ["MUJOCO_GL"]}})
         out = tmp_path / "multinode"
-        cfg = compose_config(overrides(tiny_ckpt, out, steps=1, workers=1) + ["trainer.nnodes=2"])
+        # The random tiny policy never succeeds, so every advantage is zero: an entropy bonus gives the
+        # update a gradient on both nodes. (Exact 1-vs-2-rank equality with non-zero advantages is
+        # tests/workers/test_multi_rank_update.py.)
+        cfg = compose_config(
+            overrides(tiny_ckpt, out, steps=1, workers=1)
+            + ["trainer.nnodes=2", "actor_rollout_ref.actor.entropy_coeff=0.01"]
+        )
         trainer = RayTrainer(cfg)
         try:
             placement = trainer.wg.call("ping")
@@ -181,7 +188,12 @@ def test_two_node_cluster(tiny_ckpt, tmp_path):
         assert [p["rank"] for p in placement] == [0, 1]
         assert len({p["node_id"] for p in placement}) == 2  # one worker on each node
         assert (out / "global_step_1" / "COMPLETE").is_file()
-        assert metrics_by_step(out)[1]["actor/grad_norm"] >= 0.0
+        assert metrics_by_step(out)[1]["actor/grad_norm"] > 0.0
+        from safetensors.torch import load_file
+
+        before = load_file(tiny_ckpt / "model.safetensors")
+        after = load_file(out / "global_step_1" / "actor" / "model.safetensors")
+        assert any(not torch.equal(before[k], after[k]) for k in before)  # the update changed the weights
     finally:
         ray.shutdown()
         cluster.shutdown()

@@ -62,6 +62,7 @@ def test_wrong_type_names_the_key():
         ("data.task_suite_name=libero_100", "data.task_suite_name", "libero_spatial"),
         ("actor_rollout_ref.rollout.temperature=0", "actor_rollout_ref.rollout.temperature", "> 0"),
         ("data.accuracy_lower_bound=0.95", "accuracy_lower_bound", "lower <= upper"),
+        ("actor_rollout_ref.rollout.weights_dtype=fp16", "actor_rollout_ref.rollout.weights_dtype", "bf16"),
         ("trainer.resume_mode=latest", "trainer.resume_mode", "auto"),
         ("data.refill=half", "data.refill", "missing"),
         ("actor_rollout_ref.model.vla=openvla-9000", "actor_rollout_ref.model.vla", "openvla-oft"),

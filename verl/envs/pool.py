@@ -49,6 +49,20 @@ def _import_root(module: str) -> str:
     return str(Path(locations[0] if locations else spec.origin).parent) if spec else ""
 
 
+def egl_device_id(environ: dict[str, str]) -> str | None:
+    """The EGL device the simulators of this process render on: MUJOCO_EGL_DEVICE_ID when set, else
+    the first GPU in CUDA_VISIBLE_DEVICES (Ray sets it to the GPU of the rank that owns the pool), so
+    the simulators of the rank on GPU k render on GPU k. None (the renderer's default) without GPUs.
+
+    EGL numbers devices by their physical index, as CUDA_VISIBLE_DEVICES does under
+    CUDA_DEVICE_ORDER=PCI_BUS_ID; a UUID entry (GPU-...) is left to the renderer's default.
+    """
+    if environ.get("MUJOCO_EGL_DEVICE_ID"):
+        return environ["MUJOCO_EGL_DEVICE_ID"]
+    first = environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
+    return first if first.isdigit() else None
+
+
 def _start_worker(cfg: EnvConfig, module: str) -> _Worker:
     parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     env = dict(os.environ)
@@ -58,6 +72,9 @@ def _start_worker(cfg: EnvConfig, module: str) -> _Worker:
     env["PYTHONPATH"] = os.pathsep.join([*roots, *filter(None, [env.get("PYTHONPATH", "")])])
     env.setdefault("MUJOCO_GL", "egl")
     env.setdefault("PYOPENGL_PLATFORM", env["MUJOCO_GL"])
+    device = egl_device_id(env)
+    if device is not None:
+        env["MUJOCO_EGL_DEVICE_ID"] = device
     # One malloc arena: the renderer's threads otherwise keep ~50 MiB of freed heap each.
     env.setdefault("MALLOC_ARENA_MAX", "1")
     try:

@@ -104,8 +104,11 @@ class Policy(Protocol):
         instructions: Sequence[str],
         proprio: torch.Tensor | None,
         action_tokens: torch.Tensor | None,
+        cache: Any = None,
     ) -> dict[str, torch.Tensor]:
-        """A `log_prob` batch from stored decision steps (the records of `act`)."""
+        """A `log_prob` batch from stored decision steps (the records of `act`). `cache`
+        (`verl.utils.image_cache.ImageDecodeCache`) memoises decoded images across the step's passes:
+        decode through `cache.stack(records, decode)` when it is given."""
         ...
 
     def idle_batch(self) -> dict[str, torch.Tensor]:

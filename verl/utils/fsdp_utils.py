@@ -25,12 +25,16 @@ def apply_fsdp2(
     device_type: str,
     mixed_precision: str = "fp32",
     reshard_after_forward: bool = True,
+    param_offload: bool = False,
 ) -> nn.Module:
     """Shard every submodule whose class name is in `wrap_class_names`, then the root.
 
     mixed_precision "bf16" keeps fp32 master weights and computes in bf16 (GPU); "fp32" computes in fp32.
+    `param_offload` keeps the sharded parameters, their gradients and hence the optimiser step on
+    the host (FSDP2 CPUOffloadPolicy); each unit is copied to the GPU for its forward and backward.
+    On CPU there is nothing to offload and it is ignored.
     """
-    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+    from torch.distributed.fsdp import CPUOffloadPolicy, MixedPrecisionPolicy, fully_shard
 
     mesh = fsdp_mesh(device_type)
     mp = None
@@ -39,6 +43,8 @@ def apply_fsdp2(
     kwargs = {"mesh": mesh, "reshard_after_forward": reshard_after_forward}
     if mp is not None:
         kwargs["mp_policy"] = mp
+    if param_offload and device_type == "cuda":
+        kwargs["offload_policy"] = CPUOffloadPolicy(pin_memory=True)
     names = set(wrap_class_names)
     for module in list(model.modules()):
         if module is not model and type(module).__name__ in names:
@@ -47,13 +53,41 @@ def apply_fsdp2(
     return model
 
 
-def full_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
-    """The full (unsharded) state dict on CPU, on every rank. A collective: call it on all ranks."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+def full_state_dict(model: nn.Module, rank0_only: bool = False) -> dict[str, torch.Tensor]:
+    """The full (unsharded) state dict on CPU. A collective under FSDP: call it on all ranks.
 
-    if not dist.is_initialized():
-        return {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=False))
+    Entries are gathered one at a time and moved to the host at once, so the device transient is one
+    full tensor (a 7B model's largest is 0.5 GB in fp32), never the whole fp32 state dict.
+    `rank0_only` keeps the result on rank 0 only (other ranks return {}): one host copy per node
+    instead of one per rank, e.g. for saving.
+    """
+    from torch.distributed.tensor import DTensor
+
+    keep = not rank0_only or not dist.is_initialized() or dist.get_rank() == 0
+    out = {}
+    for key, value in model.state_dict().items():
+        value = value.detach()
+        if isinstance(value, DTensor):
+            value = gather_full(value)
+        if keep:
+            out[key] = value.cpu()
+        del value
+    return out
+
+
+def gather_full(value, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """All-gather a sharded DTensor into a full tensor on the mesh's device, cast to `dtype` first.
+
+    The local shard is moved to the mesh's device before the collective, so shards kept on the host
+    (param_offload) gather over NCCL too; casting first halves the traffic and the transient for bf16.
+    """
+    from torch.distributed.tensor import DTensor
+
+    local = value.to_local().to(value.device_mesh.device_type, dtype or value.dtype)
+    shard = DTensor.from_local(
+        local, value.device_mesh, value.placements, run_check=False, shape=value.shape, stride=value.stride()
+    )
+    return shard.full_tensor()
 
 
 def load_full_state_dict(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> None:

@@ -2,14 +2,15 @@
 
 The actor is the policy sharded with FSDP2 across all workers. The rollout runs on the same
 weights ("hybrid engine"): with one worker it uses the actor module itself; with several it uses a
-plain replica refreshed from the actor's full state dict after every update, because a sharded
-forward is a collective and ranks run different numbers of policy calls during a rollout.
+plain replica in the rollout dtype (bf16 on GPU), refreshed parameter by parameter after every
+update (`verl.utils.weight_sync`), because a sharded forward is a collective and ranks run
+different numbers of policy calls during a rollout. The reference policy (KL loss) is sharded like
+the actor.
 Each worker owns an `EnvPool` of simulator processes for its share of the episodes.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 import time
@@ -24,8 +25,9 @@ from verl.trainer.config.batching import batch_plan
 from verl.trainer.config.compose import import_plugins
 from verl.utils import checkpoint as ckpt
 from verl.utils.device import resolve_device
-from verl.utils.fsdp_utils import full_state_dict
+from verl.utils.offload import move_optimizer_state
 from verl.utils.progress import report
+from verl.utils.weight_sync import build_replica, rollout_dtype, sync_replica
 from verl.workers.actor.dp_actor import ActorSettings, DataParallelPPOActor
 from verl.workers.policy_setup import (
     adamw,
@@ -64,7 +66,8 @@ class ActorRolloutWorker(Worker):
         policy = load_worker_policy(
             model_cfg,
             model_cfg.path,
-            self.device,
+            # Read on the host; fully_shard moves each rank's shards to the device.
+            "cpu",
             unnorm_key=model_cfg.unnorm_key,
             num_actions_chunk=model_cfg.action_chunks_len,
             action_dim=model_cfg.action_token_len,
@@ -77,20 +80,26 @@ class ActorRolloutWorker(Worker):
         self.policy = policy
         self.chunk = policy.chunk_size
         self.action_dim = policy.action_dim
-        self.ref_policy = (
-            copy.deepcopy(policy).eval().requires_grad_(False) if actor_cfg.kl_loss_coef > 0 else None
+        fsdp = actor_cfg.fsdp_config
+        weights_dtype = rollout_dtype(
+            config.actor_rollout_ref.rollout.weights_dtype, self.device.type, fsdp.mixed_precision
         )
+        self.ref_policy = None
+        if actor_cfg.kl_loss_coef > 0:  # sharded below like the actor
+            self.ref_policy = build_replica(policy, weights_dtype, "cpu").eval()
         self.rollout_policy = policy
         if self.world_size > 1:
-            self.rollout_policy = copy.deepcopy(policy).requires_grad_(False)
-        fsdp = actor_cfg.fsdp_config
+            self.rollout_policy = build_replica(policy, weights_dtype, self.device)
         shard_policy(
             policy,
             self.device,
             fsdp.mixed_precision,
             model_cfg.enable_gradient_checkpointing,
             fsdp.reshard_after_forward,
+            param_offload=fsdp.param_offload,
         )
+        if self.ref_policy is not None:
+            shard_policy(self.ref_policy, self.device, fsdp.mixed_precision, gradient_checkpointing=False)
         optim = actor_cfg.optim
         self.optimizer = adamw(policy, optim.lr, optim.betas, optim.weight_decay)
         plan = None
@@ -240,8 +249,16 @@ class ActorRolloutWorker(Worker):
         return DataProto.from_dict(tensors={"ref_log_probs": log_probs})
 
     def update_actor(self, data: DataProto) -> dict[str, float]:
+        offload = self.config.actor_rollout_ref.actor.fsdp_config.optimizer_offload
+        if offload:
+            move_optimizer_state(self.optimizer, self.device)
         metrics = self.actor.update_policy(data, self.config.actor_rollout_ref.rollout.temperature)
-        self._sync_rollout_weights()
+        # Old log-probs, reference log-probs and the update decoded each image once; the next step's differ.
+        metrics.update(self.actor.images.stats())
+        self.actor.images.clear()
+        if offload:
+            move_optimizer_state(self.optimizer, "cpu")
+        metrics.update(self._sync_rollout_weights())
         metrics.update(self._memory())
         return metrics
 
@@ -256,9 +273,11 @@ class ActorRolloutWorker(Worker):
             out["perf/max_memory_allocated_gib"] = torch.cuda.max_memory_allocated() / 2**30
         return out
 
-    def _sync_rollout_weights(self) -> None:
-        if self.rollout_policy is not self.policy:
-            self.rollout_policy.model.load_state_dict(full_state_dict(self.policy.model))
+    def _sync_rollout_weights(self, trainable_only: bool = True) -> dict[str, float]:
+        if self.rollout_policy is self.policy:
+            return {}
+        peak = sync_replica(self.policy.model, self.rollout_policy.model, trainable_only)
+        return {"perf/weight_sync_transient_gib": peak / 2**30}
 
     # ------------------------------------------------------------------ checkpoints
     def save_checkpoint(self, path: str) -> None:
@@ -267,7 +286,9 @@ class ActorRolloutWorker(Worker):
 
     def load_checkpoint(self, path: str) -> None:
         load_worker_checkpoint(self.policy, self.optimizer, self.scheduler, self.rank, path)
-        self._sync_rollout_weights()
+        if self.config.actor_rollout_ref.actor.fsdp_config.optimizer_offload:
+            move_optimizer_state(self.optimizer, "cpu")
+        self._sync_rollout_weights(trainable_only=False)
 
     def shutdown(self) -> None:
         if self.pool is not None:

@@ -32,11 +32,20 @@ def shard_policy(
     mixed_precision: str,
     gradient_checkpointing: bool,
     reshard_after_forward: bool = True,
+    param_offload: bool = False,
 ) -> None:
-    """Gradient checkpointing (optional), then FSDP2 over the policy's `fsdp_wrap_classes`."""
+    """Gradient checkpointing (optional), then FSDP2 over the policy's `fsdp_wrap_classes`;
+    `param_offload` keeps the shards on the host between uses (CUDA only)."""
     if gradient_checkpointing:
         policy.gradient_checkpointing_enable()
-    apply_fsdp2(policy.model, policy.fsdp_wrap_classes, device.type, mixed_precision, reshard_after_forward)
+    apply_fsdp2(
+        policy.model,
+        policy.fsdp_wrap_classes,
+        device.type,
+        mixed_precision,
+        reshard_after_forward,
+        param_offload=param_offload,
+    )
 
 
 def adamw(
@@ -52,7 +61,7 @@ def save_worker_checkpoint(
 ) -> None:
     """The Hugging Face layout under `<path>/actor` (rank 0; LoRA merged) plus the train state an
     exact resume needs. A collective: every rank calls it."""
-    state = full_state_dict(policy.model)
+    state = full_state_dict(policy.model, rank0_only=True)  # a collective: every rank takes part
     out = Path(path)
     if rank == 0:
         policy.save_pretrained(out / "actor", state)

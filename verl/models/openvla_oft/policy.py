@@ -16,6 +16,7 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -300,10 +301,15 @@ class OpenVLAOFTPolicy(nn.Module):
         instructions: Sequence[str],
         proprio: torch.Tensor | None,
         action_tokens: torch.Tensor | None,
+        cache: Any = None,
     ) -> dict[str, torch.Tensor]:
         """A `log_prob` batch of stored decision steps: images decoded from their JPEG record (the
-        exact pixels the rollout's forward saw), prompts re-tokenised."""
-        images = torch.from_numpy(np.stack([[self.processor.decode_image(j) for j in row] for row in jpegs]))
+        exact pixels the rollout's forward saw; through `cache` when given), prompts re-tokenised."""
+        decode = self.processor.decode_image
+        if cache is not None:
+            images = torch.from_numpy(cache.stack(jpegs, decode))
+        else:
+            images = torch.from_numpy(np.stack([[decode(j) for j in row] for row in jpegs]))
         input_ids, attention_mask = self.processor.tokenize([str(t) for t in instructions])
         batch = {
             "input_ids": input_ids,

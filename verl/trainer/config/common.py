@@ -59,6 +59,8 @@ class PolicyModelConfig:
 
     # Registered policy name (verl.models.registry).
     vla: str = "openvla-oft"
+    # Recompute activations in backward (vision blocks and Llama layers): on for the 7B launch script,
+    # where it cuts the update's activations from ~41 GiB to ~4.4 GiB per rank (scripts/bench/memory_plan.py).
     enable_gradient_checkpointing: bool = False
     # LoRA rank; 0 = full fine-tuning. Checkpoints are saved merged.
     lora_rank: int = 0

@@ -110,6 +110,7 @@ def validate_config(cfg: Any) -> None:
 
     _positive("actor_rollout_ref.rollout.temperature", rollout.temperature)
     _positive("actor_rollout_ref.rollout.micro_batch_size", rollout.micro_batch_size)
+    _choice("actor_rollout_ref.rollout.weights_dtype", rollout.weights_dtype, ("auto", "bf16", "fp32"))
     _positive(
         "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu",
         rollout.log_prob_micro_batch_size_per_gpu,

@@ -114,22 +114,30 @@ def agg_loss(loss_mat: torch.Tensor, loss_mask: torch.Tensor, loss_agg_mode: str
     return per_seq.mean()
 
 
-def agg_weights(loss_mask: torch.Tensor, loss_agg_mode: str) -> torch.Tensor:
+def agg_weights(
+    loss_mask: torch.Tensor,
+    loss_agg_mode: str,
+    n_tokens: float | None = None,
+    n_seqs: int | None = None,
+) -> torch.Tensor:
     """Per-token weights W [B, T] with sum(W * loss) == agg_loss(loss, loss_mask, loss_agg_mode).
 
     They let the actor split a mini-batch into any slices of tokens (bounded memory) and still
-    reduce exactly as `agg_loss` does over the whole mini-batch.
+    reduce exactly as `agg_loss` does over the whole mini-batch. When the mini-batch is split over
+    ranks, `n_tokens` and `n_seqs` are its valid-token and sequence counts over all ranks (default:
+    this mask's own); the weights of all ranks then sum to the loss of the whole mini-batch.
     """
     mask = loss_mask.float()
-    n_seq = mask.shape[0]
+    n_seq = mask.shape[0] if n_seqs is None else n_seqs
     if loss_agg_mode == "token-mean":
-        return mask / mask.sum().clamp(min=1.0)
+        total = mask.sum() if n_tokens is None else torch.tensor(float(n_tokens))
+        return mask / total.clamp(min=1.0)
     if loss_agg_mode == "seq-mean-token-mean":
-        return mask / (mask.sum(-1, keepdim=True).clamp(min=1.0) * n_seq)
+        return mask / (mask.sum(-1, keepdim=True).clamp(min=1.0) * max(n_seq, 1))
     if loss_agg_mode == "seq-mean-token-sum":
-        return mask / n_seq
+        return mask / max(n_seq, 1)
     if loss_agg_mode == "seq-mean-token-sum-norm":
-        return mask / (mask.shape[-1] * n_seq)
+        return mask / (mask.shape[-1] * max(n_seq, 1))
     raise ValueError(
         f"loss_agg_mode={loss_agg_mode!r}; allowed: token-mean, seq-mean-token-mean, "
         "seq-mean-token-sum, seq-mean-token-sum-norm"

@@ -17,7 +17,6 @@ import uuid
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from verl.envs.registry import get_env_spec
@@ -31,6 +30,7 @@ from verl.trainer.ppo.metrics import success_metrics, success_rates, trajectory_
 from verl.trainer.ppo.prompts import Prompt, PromptSampler, build_prompts
 from verl.trainer.ray_session import WorkerGroupOwner
 from verl.utils import checkpoint as ckpt
+from verl.utils.device import cluster_device, local_gpu_count
 from verl.utils.progress import Stage
 from verl.utils.timer import timer
 from verl.utils.tracking import Tracking
@@ -87,7 +87,11 @@ class RayTrainer(WorkerGroupOwner):
         )
         self.total_steps = cfg.trainer.total_training_steps or steps_per_epoch * cfg.trainer.total_epochs
         self.global_step = 0
-        use_gpu = cfg.trainer.device == "cuda" or (cfg.trainer.device == "auto" and torch.cuda.is_available())
+        import ray
+
+        # Worker actors get GPUs when the cluster has them; inside a worker "auto" then sees its GPU.
+        gpus = ray.cluster_resources().get("GPU", 0) if ray.is_initialized() else local_gpu_count()
+        use_gpu = cluster_device(cfg.trainer.device, gpus) == "cuda"
         self.pool = RayResourcePool(
             [cfg.trainer.n_gpus_per_node] * cfg.trainer.nnodes,
             use_gpu=use_gpu,

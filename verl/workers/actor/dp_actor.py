@@ -23,6 +23,7 @@ from verl.protocol import DataProto
 from verl.trainer.ppo.core_algos import agg_weights, kl_penalty, policy_loss_per_token
 from verl.utils.device import autocast
 from verl.utils.fsdp_utils import clip_grad_norm
+from verl.utils.image_cache import ImageDecodeCache
 
 
 @dataclass
@@ -55,6 +56,20 @@ def _synced_count(n: int, device: torch.device) -> int:
     return int(t.item())
 
 
+def _dp_agg_weights(mask: torch.Tensor, mode: str, device: torch.device) -> torch.Tensor:
+    """`agg_weights` [b, T] of this rank's share of a mini-batch split over all ranks.
+
+    Token and sequence counts are summed over ranks, so ranks holding different numbers of tokens
+    weigh each token as the whole mini-batch would; the world-size factor undoes FSDP's gradient
+    average over ranks.
+    """
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return agg_weights(mask, mode)
+    counts = torch.tensor([float(mask.sum()), float(mask.shape[0])], dtype=torch.float64, device=device)
+    dist.all_reduce(counts)
+    return agg_weights(mask, mode, float(counts[0]), int(counts[1])) * dist.get_world_size()
+
+
 class DataParallelPPOActor:
     """Old log-probs and the PPO update of a policy (`verl.models.base.Policy`) whose `model` is
     sharded across the data-parallel ranks; every score goes through `policy.log_prob`."""
@@ -73,6 +88,9 @@ class DataParallelPPOActor:
         self.settings = settings
         self.device = device
         self.tokens_per_step = policy.tokens_per_step
+        # Decoded images of the current RL step, shared by its passes (and by the reference policy's);
+        # the worker clears it per step.
+        self.images = ImageDecodeCache()
 
     # ------------------------------------------------------------------ inputs
     def _forward_steps(
@@ -89,6 +107,7 @@ class DataParallelPPOActor:
             [str(instructions[i]) for i in rows],
             proprio,
             data.batch["action_tokens"][r, s],
+            cache=self.images,
         )
         with autocast(self.device, self.settings.mixed_precision):
             return policy.log_prob(batch, temperature)
@@ -158,7 +177,7 @@ class DataParallelPPOActor:
         a = self.tokens_per_step
         b, s_max = mini.batch["action_tokens"].shape[:2]
         mask = mini.batch["response_mask"].float()  # [b, S*A]
-        weights = agg_weights(mask, s.loss_agg_mode).reshape(b, s_max, a)
+        weights = _dp_agg_weights(mask, s.loss_agg_mode, self.device).reshape(b, s_max, a)
         mask3 = mask.reshape(b, s_max, a)
         old = mini.batch["old_log_probs"].reshape(b, s_max, a)
         adv = mini.batch["advantages"].reshape(b, s_max, a)
