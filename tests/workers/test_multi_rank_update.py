@@ -72,9 +72,10 @@ def sampled_batch(path) -> DataProto:
         t = Trajectory(Episode("libero_object", i % 2, i, i, uid=f"g{i // 4}"))
         t.instruction = ["pick up the ketchup and place it in the basket", "pick up the milk"][i % 2]
         for _ in range(n):
-            obs = {"image": rng.integers(0, 255, (64, 64, 3), dtype=np.uint8), "instruction": t.instruction}
+            image = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+            obs = {"images": {"agentview": image}, "instruction": t.instruction}
             out = policy.act([obs], temperature=1.6, generator=gen)
-            t.jpegs.append(out.inputs.jpegs[0])
+            t.jpegs.append(out.jpegs[0])
             t.action_tokens.append(out.action_tokens[0].numpy().astype(np.uint8))
             t.log_probs.append(out.log_probs[0].numpy())
         t.finish_step = n * 8 - (i % 3)  # some last chunks stopped early
