@@ -73,7 +73,7 @@ def _check(name: str, expect: list[str], fn, *args, watch: Path | None = None) -
 
 # ------------------------------------------------------------------------------------------ bad_input
 def bad_input(work: Path) -> dict:
-    from verl.envs.config import EnvConfig
+    from verl.envs.libero.config import libero_env_config
     from verl.envs.pool import EnvPool
 
     cat = _catalogue()
@@ -83,7 +83,7 @@ def bad_input(work: Path) -> dict:
     results += [_check(n, e, f, watch=w) for n, e, f, w in cat.checkpoint_cases(tiny, work)]
     results += [_check(n, e, f, watch=w) for n, e, f, w in cat.resume_cases(work)]
     results += [_check(n, e, f) for n, e, f in cat.runtime_cases(work)]
-    with EnvPool(EnvConfig(render_mode="none", reset_timeout_s=120.0), num_workers=1) as pool:
+    with EnvPool(libero_env_config(render_mode="none", reset_timeout_s=120.0), num_workers=1) as pool:
         results += [_check(n, e, f, pool) for n, e, f in cat.simulator_cases()]
     results.append(
         {"case": "code ran from a tampered file", "clear": not (work / "pwned").exists(), "intact": True}
@@ -135,11 +135,11 @@ _REFERENCE: dict[tuple, dict] = {}
 
 
 def sim_faults(mode: str, episodes: int, workers: int, faults: int, seed: int) -> dict:
-    from verl.envs.config import EnvConfig
+    from verl.envs.libero.config import libero_env_config
     from verl.envs.libero.expert_rollout import ExpertJob, run_expert
     from verl.envs.pool import EnvPool
 
-    cfg = EnvConfig(render_mode="none", privileged_obs=True, step_timeout_s=5.0, reset_timeout_s=60.0)
+    cfg = libero_env_config(render_mode="none", privileged_obs=True, step_timeout_s=5.0, reset_timeout_s=60.0)
     jobs = [ExpertJob("libero_object", (t // 5) % 10, t % 5 + 5 * (t // 50), seed) for t in range(episodes)]
     key = (episodes, workers, seed)
     if key not in _REFERENCE:  # the fault-free outcome of every episode, shared by both families

@@ -83,6 +83,7 @@ def config_cases(work: Path) -> list[tuple[str, list[str], Callable[[], object]]
         ("unknown logger", ["trainer.logger", "jsonl"], _compose("trainer.logger=[console,tensorboard]")),
         ("negative deadline", ["trainer.worker_call_timeout_s"], _compose("trainer.worker_call_timeout_s=-1")),
         ("zero CPUs per worker", ["trainer.num_cpus_per_worker"], _compose("trainer.num_cpus_per_worker=0")),
+        ("LIBERO key that moved to its node", ["env.camera_size", "env.libero.camera_size"], _compose("env.camera_size=128")),
         ("removed KL-in-reward key", ["algorithm.kl_ctrl.kl_coef", "kl_loss_coef"], _compose("algorithm.kl_ctrl.kl_coef=0.1")),
         ("negative temperature", ["actor_rollout_ref.rollout.temperature"], _compose("actor_rollout_ref.rollout.temperature=-1")),
         ("mini-batch not dividing", ["ppo_mini_batch_size"], _compose("actor_rollout_ref.actor.ppo_mini_batch_size=7")),
