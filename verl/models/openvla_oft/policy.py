@@ -69,6 +69,8 @@ class OpenVLAOFTPolicy(nn.Module):
     # Sharded as their own FSDP units. The LLM head and embeddings stay in the root unit: the model
     # reads `lm_head.weight` directly to restrict logits to the 256 action tokens.
     fsdp_wrap_classes = ("LlamaDecoderLayer", "Block")
+    # The module `from_pretrained` builds (verl.models.openvla swaps in its causal variant).
+    model_class = OpenVLAOFTForActionPrediction
 
     def __init__(
         self,
@@ -139,7 +141,7 @@ class OpenVLAOFTPolicy(nn.Module):
         if config.action_dim is None:
             key = select_unnorm_key(statistics, unnorm_key)
             overrides["action_dim"] = len(statistics[key]["action"]["q01"])
-        model = OpenVLAOFTForActionPrediction.from_pretrained(path, dtype=dtype, device=device, **overrides)
+        model = cls.model_class.from_pretrained(path, dtype=dtype, device=device, **overrides)
         # Saved checkpoints then carry the statistics in use in config.json too, as released ones do.
         model.config.norm_stats = statistics
         processor_dir = path if (Path(path) / "tokenizer.json").exists() else statistics_path
