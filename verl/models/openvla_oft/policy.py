@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
+import verl.models.openvla_oft.lora as lora  # not via the package: its __init__ imports this module
 from verl.models.base import ActOutput, token_log_probs
-from verl.models.openvla_oft import lora
 from verl.models.openvla_oft.action_tokenizer import (
     DATASET_STATISTICS_NAME,
     ActionTokenizer,
