@@ -150,6 +150,26 @@ def test_causal(policy):
     assert not torch.allclose(policy.action_logits(other)[:, 0], logits[:, 0])
 
 
+def test_matches_plain_causal_llama_on_one_row(policy):
+    """transformers' LlamaForCausalLM with its default causal mask, fed [BOS][patches][prompt][a_0..a_5]
+    as one unpadded row, gives the same 7 logit rows (read at the last prompt token and each fed token)."""
+    [obs] = make_observations(1, seed=8)
+    out = policy.act([obs], temperature=1.0, row_seeds=[3])
+    batch = _batch(policy, out, [obs])
+    model = policy.model
+    prompt = batch["input_ids"][0, : int(batch["attention_mask"].sum())]
+    with torch.no_grad():
+        prefix = model.prefix_embeddings(batch["pixel_values"])[0]
+        fed = out.action_tokens[0, :6] + (0 if policy.vocabulary == "full" else 31744)
+        embed = model.language_model.model.embed_tokens
+        embeds = torch.cat([embed(prompt[:1]), prefix, embed(prompt[1:]), embed(fed)])[None]
+        logits = model.language_model(inputs_embeds=embeds).logits[0]  # [T, 32064]
+    start = prefix.shape[0] + len(prompt) - 1
+    rows = logits[start : start + 7]
+    expected = rows if policy.vocabulary == "full" else rows[:, 31744:32000]
+    torch.testing.assert_close(policy.action_logits(batch)[0], expected, rtol=0, atol=1e-5)
+
+
 def test_teacher_forcing_needs_tokens(policy):
     batch = policy.idle_batch()
     del batch["action_tokens"]

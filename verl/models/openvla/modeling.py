@@ -19,6 +19,7 @@ vocabulary (`full_vocab=True`, the official evaluation and SimpleVLA-RL); tokens
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 
@@ -28,18 +29,13 @@ import torch.nn.functional as F
 from verl.models.openvla_oft.configuration import OpenVLAOFTConfig
 from verl.models.openvla_oft.modeling import OpenVLAOFTForActionPrediction
 
-# transformers 5 renamed LlamaModel's `past_key_values` argument to `cache`.
-_CACHE_ARG: str | None = None
 
-
+@functools.cache
 def _cache_arg() -> str:
-    global _CACHE_ARG
-    if _CACHE_ARG is None:
-        from transformers.models.llama.modeling_llama import LlamaModel
+    """LlamaModel's key/value cache argument: transformers 5 renamed `past_key_values` to `cache`."""
+    from transformers.models.llama.modeling_llama import LlamaModel
 
-        params = inspect.signature(LlamaModel.forward).parameters
-        _CACHE_ARG = "cache" if "cache" in params else "past_key_values"
-    return _CACHE_ARG
+    return "cache" if "cache" in inspect.signature(LlamaModel.forward).parameters else "past_key_values"
 
 
 def check_openvla_config(config: OpenVLAOFTConfig) -> None:
