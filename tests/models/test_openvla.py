@@ -50,6 +50,20 @@ def test_registry_and_contract(policy):
     assert policy.camera_keys == ["agentview"]
 
 
+def test_libero_image_pipeline_of_the_official_eval(policy):
+    """JPEG round trip, Lanczos resize and the 90%-area centre crop (the LIBERO-finetuned checkpoints
+    were trained with random crops), on upright frames (our envs flip LIBERO's renders already)."""
+    from verl.models.openvla_oft import image_ops
+
+    assert policy.processor.center_crop and not policy.processor.flip
+    [obs] = make_observations(1, seed=9)
+    out = policy.act([obs], greedy=True)
+    frame = obs["images"]["agentview"]
+    assert out.jpegs[0][0] == image_ops.jpeg_encode(frame)
+    expected = image_ops.policy_image(out.jpegs[0][0], policy.processor.image_size, crop=True)
+    assert np.array_equal(out.inputs.images[0, 0].numpy(), expected)
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [
