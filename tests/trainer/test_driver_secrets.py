@@ -28,7 +28,12 @@ DRIVER = textwrap.dedent(
                 [sys.executable, "-c", "import os; print(os.environ.get('WANDB_API_KEY', ''))"],
                 capture_output=True, text=True,
             ).stdout.strip()
-            return {"worker": os.environ.get("WANDB_API_KEY", ""), "child": child}
+            return {
+                "worker": os.environ.get("WANDB_API_KEY", ""),
+                "child": child,
+                "align_token": os.environ.get("MY_SERVICE_TOKEN", ""),
+                "tokenizers": os.environ.get("TOKENIZERS_PARALLELISM", ""),
+            }
 
     class Driver:
         def __init__(self):
@@ -36,6 +41,7 @@ DRIVER = textwrap.dedent(
         def fit(self):
             seen = ray.get(self.probe.env.remote())
             print("WORKER", repr(seen["worker"]), "CHILD", repr(seen["child"]), flush=True)
+            print("ALIGN_TOKEN", repr(seen["align_token"]), "TOKENIZERS", seen["tokenizers"], flush=True)
             print("DRIVER_HAS_KEY", os.environ.get("WANDB_API_KEY") == sys.argv[2], flush=True)
             logging.getLogger("verl.driver").warning("the key is %s", os.environ["WANDB_API_KEY"])
         def shutdown(self, graceful=True):
@@ -50,7 +56,7 @@ def test_wandb_key_stays_in_the_driver(tmp_path):
     script = tmp_path / "driver.py"
     script.write_text(DRIVER)
     align = tmp_path / "align.json"
-    align.write_text(json.dumps({"env_vars": {"WANDB_API_KEY": FAKE}}))
+    align.write_text(json.dumps({"env_vars": {"WANDB_API_KEY": FAKE, "MY_SERVICE_TOKEN": FAKE + "x"}}))
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_ADDRESS": "", "WANDB_API_KEY": FAKE}
     proc = subprocess.run(
         [sys.executable, str(script), str(align), FAKE],
@@ -63,4 +69,6 @@ def test_wandb_key_stays_in_the_driver(tmp_path):
     assert proc.returncode == 0, log[-4000:]
     assert "WORKER '' CHILD ''" in log, log[-4000:]
     assert "DRIVER_HAS_KEY True" in log, log[-4000:]
+    # Any secret-named variable of align.json stays with the driver too; ordinary ones reach workers.
+    assert "ALIGN_TOKEN '' TOKENIZERS true" in log, log[-4000:]
     assert "the key is ***" in log and FAKE not in log

@@ -1,4 +1,5 @@
 import json
+import sys
 import time
 
 import pytest
@@ -21,6 +22,7 @@ def test_console_and_jsonl(tmp_path, capsys):
 def test_wandb_offline_writes_run_directory(tmp_path, monkeypatch):
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.setenv("SOME_SERVICE_TOKEN", "s3cret-value-42")
+    monkeypatch.setattr(sys, "argv", ["train.py", "trainer.note=s3cret-value-42"])
     config = {"trainer": {"x": 1, "note": "key=s3cret-value-42"}, "model": {"action_token_len": 7}}
     tracker = Tracking("proj", "exp", ["wandb"], tmp_path, config=config)
     assert tracker.loggers["wandb"].mode == "offline"

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from verl.utils.secrets import DRIVER_ONLY_VARS, install_log_scrubber, register_secrets, secrets_in
+from verl.utils.secrets import driver_only, install_log_scrubber, register_secrets, secrets_in
 
 logger = logging.getLogger(__name__)
 
@@ -60,14 +60,15 @@ def load_runtime_env(path: str) -> dict[str, Any]:
 
 
 def split_driver_only(runtime_env: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """(the runtime env for Ray and its workers, the variables only the driver gets)."""
+    """(the runtime env for Ray and its workers, the variables only the driver gets: the WandB key and
+    every secret-named variable)."""
     env_vars = dict(runtime_env.get("env_vars", {}))
-    driver_only = {k: env_vars.pop(k) for k in DRIVER_ONLY_VARS if k in env_vars}
-    return {**runtime_env, "env_vars": env_vars}, driver_only
+    kept = {k: env_vars.pop(k) for k in driver_only(list(env_vars))}
+    return {**runtime_env, "env_vars": env_vars}, kept
 
 
 @contextlib.contextmanager
-def _without_env(keys: tuple[str, ...]):
+def _without_env(keys: list[str]):
     """Hide `keys` from os.environ: a local Ray instance started meanwhile (and every worker and
     simulator it spawns) inherits the driver's environment."""
     saved = {k: os.environ.pop(k) for k in keys if k in os.environ}
@@ -159,8 +160,8 @@ def run_driver(make_driver: Callable[[], Any], runtime_env_path: str, ray_addres
 
     from verl.single_controller.ray import WorkerCallTimeout
 
-    runtime_env, driver_only = split_driver_only(load_runtime_env(runtime_env_path))
-    register_secrets(secrets_in(runtime_env["env_vars"]) | secrets_in(driver_only))
+    runtime_env, driver_vars = split_driver_only(load_runtime_env(runtime_env_path))
+    register_secrets(secrets_in(runtime_env["env_vars"]) | secrets_in(driver_vars))
     install_log_scrubber()
     # The driver process needs the runtime env's variables too (rendering backend).
     for key, value in runtime_env["env_vars"].items():
@@ -170,11 +171,11 @@ def run_driver(make_driver: Callable[[], Any], runtime_env_path: str, ray_addres
         # Without an explicit address start a private local instance; never attach to whatever
         # cluster another job left running on this machine.
         address = ray_address or os.environ.get("RAY_ADDRESS") or "local"
-        with _without_env(DRIVER_ONLY_VARS):
+        with _without_env(driver_only(set(os.environ) | set(driver_vars))):
             ray.init(address=address, runtime_env=runtime_env, include_dashboard=False, log_to_driver=True)
         started_ray = True
     # Only now: the driver's tracker needs the WandB key, its Ray workers do not.
-    os.environ.update(driver_only)
+    os.environ.update(driver_vars)
     # After ray.init, which installs its own SIGTERM handler (exit without stopping the workers first).
     previous_sigterm = None
     if threading.current_thread() is threading.main_thread():

@@ -5,9 +5,10 @@ whose *name* says it is one (`WANDB_API_KEY`, `HF_TOKEN`, `*_SECRET`, `*_PASSWOR
 value shows up in text, it is replaced with `***`; a config key that merely contains "token"
 (`actor_rollout_ref.model.action_token_len`) is left alone.
 
-Secrets are also handed out only where they are used: `DRIVER_ONLY_VARS` (the WandB key: only the
-driver's tracker talks to WandB) never enter the Ray runtime env, the workers' or simulators'
-environments, or Ray's job record.
+Secrets are also handed out only where they are used: the workers and simulators need none (they
+read local files), and only the driver's tracker talks to WandB. So secret variables (`driver_only`)
+never enter the Ray runtime env, the environment of a local Ray instance and its workers and
+simulators, Ray's job record or Ray's logs (its runtime-env agent logs the env vars it is given).
 """
 
 from __future__ import annotations
@@ -18,10 +19,15 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-# Names of variables whose values are secrets.
-SECRET_NAME = re.compile(r"(API_?KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)", re.IGNORECASE)
-# Variables only the driver process needs.
+# Names of variables whose values are secrets: a whole name part (HF_TOKEN, AWS_SECRET_ACCESS_KEY,
+# DB_PASSWORD) or an *_API_KEY; not TOKENIZERS_PARALLELISM.
+SECRET_NAME = re.compile(
+    r"(^|_)(TOKEN|SECRET|PASSWORD|PASSWD|APIKEY|CREDENTIALS?)(_|$)|(API|ACCESS|PRIVATE)_KEY", re.IGNORECASE
+)
+# Variables only the driver process needs, besides every secret-named one.
 DRIVER_ONLY_VARS = ("WANDB_API_KEY",)
+# Ray's own credentials (token authentication) must reach Ray.
+_RAY_PREFIX = "RAY_"
 # Shorter values are not treated as secrets: scrubbing "1" or "true" everywhere would garble logs,
 # and no real key is this short.
 MIN_SECRET_LEN = 8
@@ -40,6 +46,13 @@ def secrets_in(env: Mapping[str, str]) -> set[str]:
     return {
         v for k, v in env.items() if SECRET_NAME.search(k) and isinstance(v, str) and len(v) >= MIN_SECRET_LEN
     }
+
+
+def driver_only(names: Iterable[str]) -> list[str]:
+    """The variable names among `names` that must stay in the driver process."""
+    return [
+        k for k in names if (k in DRIVER_ONLY_VARS or SECRET_NAME.search(k)) and not k.startswith(_RAY_PREFIX)
+    ]
 
 
 def secret_values() -> set[str]:

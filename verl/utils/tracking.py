@@ -92,6 +92,8 @@ class WandbLogger:
             )
         wandb_dir = Path(log_dir)
         wandb_dir.mkdir(parents=True, exist_ok=True)
+        # WandB records the command line as run metadata; the config it holds is logged (scrubbed) anyway.
+        sys.argv[:] = [scrub(a) for a in sys.argv]
         self.run = wandb.init(
             project=project,
             config=redact(dict(config)),

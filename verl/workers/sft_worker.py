@@ -127,7 +127,10 @@ class SFTWorker(Worker):
         }
         if self.proprio is not None:
             batch["proprio"] = self.proprio[rows].to(self.device)
-        return batch, self.targets[rows].to(self.device)
+        targets = self.targets[rows].to(self.device)
+        # Autoregressive policies (OpenVLA) score each target token given the earlier ones.
+        batch["action_tokens"] = targets
+        return batch, targets
 
     def train_steps(self, start_step: int, num_steps: int) -> dict[str, float]:
         """Optimiser steps start_step .. start_step + num_steps - 1; metrics averaged over them."""

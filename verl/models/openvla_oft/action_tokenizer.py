@@ -78,10 +78,13 @@ class NormStats:
         return int(self.low.shape[0])
 
 
-def unnormalize(normalized: np.ndarray, stats: NormStats) -> np.ndarray:
-    """[..., D] values in [-1, 1] -> robot units: 0.5 (n + 1)(high - low + 1e-8) + low where masked."""
+def unnormalize(normalized: np.ndarray, stats: NormStats, eps: float = _EPS) -> np.ndarray:
+    """[..., D] values in [-1, 1] -> robot units: 0.5 (n + 1)(high - low + eps) + low where masked.
+
+    OFT adds eps = 1e-8; the original OpenVLA's `predict_action` adds nothing (eps = 0).
+    """
     n = np.asarray(normalized, dtype=np.float64)
-    scaled = 0.5 * (n + 1.0) * (stats.high - stats.low + _EPS) + stats.low
+    scaled = 0.5 * (n + 1.0) * (stats.high - stats.low + eps) + stats.low
     return np.where(stats.mask, scaled, n)
 
 

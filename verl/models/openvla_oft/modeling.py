@@ -120,20 +120,25 @@ class ProprioProjector(nn.Module):
         return self.fc2(F.gelu(self.fc1(x)))
 
 
-def _build_llm(config: OpenVLAOFTConfig) -> nn.Module:
+def _build_llm(config: OpenVLAOFTConfig, causal: bool = False) -> nn.Module:
+    """Llama-2 of `config.text_config`: bidirectional (OFT) unless `causal` (the original OpenVLA)."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     text_config = LlamaConfig(**config.text_config)
     text_config._attn_implementation = config.attn_implementation
     llm = LlamaForCausalLM(text_config)
-    for module in llm.modules():
-        if hasattr(module, "is_causal"):
-            module.is_causal = False  # bidirectional, also on kernels that take no mask
+    if not causal:
+        for module in llm.modules():
+            if hasattr(module, "is_causal"):
+                module.is_causal = False  # bidirectional, also on kernels that take no mask
     return llm
 
 
 class OpenVLAOFTForActionPrediction(nn.Module):
     """Vision towers -> projector -> (proprio) -> bidirectional Llama -> 256-way action logits."""
+
+    # The original OpenVLA (verl.models.openvla) reuses this module tree with a causal Llama.
+    causal_llm = False
 
     def __init__(self, config: OpenVLAOFTConfig):
         super().__init__()
@@ -143,7 +148,7 @@ class OpenVLAOFTForActionPrediction(nn.Module):
         llm_dim = int(config.text_config["hidden_size"])
         self.projector = FusedProjector(self.vision_backbone.embed_dim, llm_dim)
         self.proprio_projector = ProprioProjector(config.proprio_dim, llm_dim) if config.use_proprio else None
-        self.language_model = _build_llm(config)
+        self.language_model = _build_llm(config, causal=self.causal_llm)
 
     # ------------------------------------------------------------------ forward
     def num_prefix_tokens(self) -> int:

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
+import verl.models.openvla_oft.lora as lora  # not via the package: its __init__ imports this module
 from verl.models.base import ActOutput, token_log_probs
-from verl.models.openvla_oft import lora
 from verl.models.openvla_oft.action_tokenizer import (
     DATASET_STATISTICS_NAME,
     ActionTokenizer,
@@ -70,6 +70,8 @@ class OpenVLAOFTPolicy(nn.Module):
     # Sharded as their own FSDP units. The LLM head and embeddings stay in the root unit: the model
     # reads `lm_head.weight` directly to restrict logits to the 256 action tokens.
     fsdp_wrap_classes = ("LlamaDecoderLayer", "Block")
+    # The module `from_pretrained` builds (verl.models.openvla swaps in its causal variant).
+    model_class = OpenVLAOFTForActionPrediction
 
     def __init__(
         self,
@@ -142,7 +144,7 @@ class OpenVLAOFTPolicy(nn.Module):
         if config.action_dim is None:
             key = select_unnorm_key(statistics, unnorm_key)
             overrides["action_dim"] = len(statistics[key]["action"]["q01"])
-        model = OpenVLAOFTForActionPrediction.from_pretrained(path, dtype=dtype, device=device, **overrides)
+        model = cls.model_class.from_pretrained(path, dtype=dtype, device=device, **overrides)
         # Saved checkpoints then carry the statistics in use in config.json too, as released ones do.
         model.config.norm_stats = statistics
         processor_dir = path if (Path(path) / "tokenizer.json").exists() else statistics_path

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from verl.models.openvla_oft import image_ops
+import verl.models.openvla_oft.image_ops as image_ops  # not via the package (import cycle)
 from verl.models.openvla_oft.configuration import BOS_TOKEN_ID, PROMPT_END_TOKEN_ID
 
 PREPROCESSOR_CONFIG_NAME = "preprocessor_config.json"

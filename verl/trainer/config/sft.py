@@ -57,7 +57,8 @@ class SFTDataConfig:
 @dataclass
 class SFTModelConfig(PolicyModelConfig):
     # "pretrained": start from the checkpoint at `path` (HF layout). "tiny": a fresh random tiny
-    # OpenVLA-OFT (verl.models.openvla_oft.tiny), written under trainer.default_local_dir/init_tiny.
+    # checkpoint in the shared OpenVLA layout (verl.models.openvla_oft.tiny; chunk 1 for model.vla=openvla),
+    # written under trainer.default_local_dir/init_tiny.
     init: str = "pretrained"
     # Initial checkpoint directory (model.init=pretrained).
     path: str = ""

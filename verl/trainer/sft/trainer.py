@@ -43,12 +43,15 @@ def initial_checkpoint(config: SFTConfig, out_dir: Path, unnorm_key: str) -> Pat
         return Path(model_cfg.path)
     from verl.models.openvla_oft.configuration import tiny
     from verl.models.openvla_oft.tiny import write_tiny_checkpoint
+    from verl.models.registry import model_chunk_size
 
     path = out_dir / "init_tiny"
     if not (path / "model.safetensors").is_file():
+        # The tiny layout is the same for every OpenVLA family; the chunk is the model's own when
+        # it has a fixed one (OpenVLA: 1).
         cfg = tiny(
             image_size=model_cfg.tiny_image_size,
-            num_actions_chunk=config.data.chunk or 8,
+            num_actions_chunk=config.data.chunk or model_chunk_size(model_cfg.vla) or 8,
             use_proprio=model_cfg.use_proprio,
             num_images_in_input=model_cfg.num_images_in_input,
             vision_dim=model_cfg.tiny_vision_dim,
@@ -62,6 +65,7 @@ class SFTTrainer(WorkerGroupOwner):
     def __init__(self, config: SFTConfig) -> None:
         from verl.models.openvla_oft.configuration import OpenVLAOFTConfig
         from verl.models.openvla_oft.processing import OpenVLAOFTProcessor
+        from verl.models.registry import model_chunk_size
         from verl.workers.sft_worker import SFTWorker
 
         self.config = cfg = config
@@ -88,7 +92,12 @@ class SFTTrainer(WorkerGroupOwner):
             demo_statistics(demos), self.unnorm_key, str(self.statistics_dir / "dataset_statistics.json")
         )
         self.model_path = initial_checkpoint(cfg, self.out_dir, self.unnorm_key)
-        chunk = cfg.data.chunk or OpenVLAOFTConfig.from_pretrained(self.model_path).num_actions_chunk or 8
+        chunk = (
+            cfg.data.chunk
+            or model_chunk_size(cfg.model.vla)
+            or OpenVLAOFTConfig.from_pretrained(self.model_path).num_actions_chunk
+            or 8
+        )
         processor = OpenVLAOFTProcessor.from_pretrained(self.model_path)
         samples = build_samples(
             demos, processor, chunk, cfg.model.num_images_in_input, cfg.data.pad_chunk_end

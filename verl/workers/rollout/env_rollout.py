@@ -36,7 +36,7 @@ class Trajectory:
     episode: Episode
     instruction: str = ""
     jpegs: list[bytes] = field(default_factory=list)  # one per decision step
-    action_tokens: list[np.ndarray] = field(default_factory=list)  # uint8 [A] per decision step
+    action_tokens: list[np.ndarray] = field(default_factory=list)  # int32 [A] per decision step
     log_probs: list[np.ndarray] = field(default_factory=list)  # float32 [A], at sampling time
     proprio: list[np.ndarray] = field(default_factory=list)  # float32 [p] normalised, when the policy uses it
     finish_step: int = 0  # env actions executed after the wait steps
@@ -100,7 +100,7 @@ def run_episodes(
 ) -> tuple[list[Trajectory], RolloutStats]:
     """Run every episode to its end and return the trajectories in the order of `episodes`.
 
-    `act(observations, keys)` returns (action_tokens uint8 [B, A], log_probs float32 [B, A],
+    `act(observations, keys)` returns (action_tokens int [B, A], log_probs float32 [B, A],
     actions float32 [B, chunk, dim], jpegs [B][n_img] bytes, proprio float32 [B, p] or None).
     `keys[i]` is (episode seed, decision step) of observation i: a sampling policy seeds observation
     i's draws from it, so an episode's actions do not depend on which episodes share its batch.
@@ -177,7 +177,7 @@ def run_episodes(
             for i, w in enumerate(part):
                 traj = trajectories[running[w]]
                 traj.jpegs.append(jpegs[i])
-                traj.action_tokens.append(np.asarray(tokens[i], dtype=np.uint8))
+                traj.action_tokens.append(np.asarray(tokens[i], dtype=np.int32))
                 traj.log_probs.append(np.asarray(logp[i], dtype=np.float32))
                 if proprio is not None:
                     traj.proprio.append(np.asarray(proprio[i], dtype=np.float32))

@@ -3,11 +3,11 @@
 Every trajectory is padded to the same number of decision steps S (the longest possible episode of
 the configured suites), so batches from different ranks and sampling rounds concatenate. Per
 trajectory the host keeps, per decision step, the JPEG bytes of each camera image and the A action
-indices (uint8), plus masks and scalars: about 10-40 KB per decision step instead of a float32
+tokens (int32), plus masks and scalars: about 10-40 KB per decision step instead of a float32
 pixel tensor (1.2 MB).
 
 Tensors:
-    action_tokens      uint8   [B, S, A]   sampled action indices (0..255)
+    action_tokens      int32   [B, S, A]   sampled tokens (action indices, or vocabulary ids)
     rollout_log_probs  float32 [B, S * A]  log-probs at sampling time (for diagnostics)
     response_mask      bool    [B, S * A]  token t is valid iff its action t // dim was executed
     success            float32 [B]         1 if the simulator reported success
@@ -38,7 +38,7 @@ def trajectories_to_proto(
     s_max = horizon or max_decisions
     a = chunk * action_dim
     b = len(trajectories)
-    tokens = torch.zeros(b, s_max, a, dtype=torch.uint8)
+    tokens = torch.zeros(b, s_max, a, dtype=torch.int32)
     logp = torch.zeros(b, s_max, a, dtype=torch.float32)
     n_steps = torch.zeros(b, dtype=torch.long)
     for i, traj in enumerate(trajectories):
