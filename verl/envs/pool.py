@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 import weakref
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
@@ -30,6 +31,9 @@ from verl.envs.registry import get_env_spec
 from verl.envs.spec import EnvSpec, WorkerRuntime
 
 _SHUTDOWN_GRACE_S = 10.0
+# A worker in a numpy-1 venv (RoboTwin) pickles arrays under `numpy.core` names, which numpy 2 still
+# loads but warns about on first use.
+warnings.filterwarnings("ignore", message=r"numpy\.core\.\w+ is deprecated", category=DeprecationWarning)
 
 
 @dataclass
