@@ -14,6 +14,8 @@
 #   ROBOTWIN_VENV=path    venv location (default: <repo>/.venv-robotwin)
 #   ROBOTWIN_PYTHON=...   interpreter for the venv (default: python3.11, else python3; 3.10-3.11)
 #   ROBOTWIN_TORCH=...    torch requirement (default: torch==2.13.0, the CPU build; any CUDA build on GPU nodes)
+#   ROBOTWIN_LAVAPIPE=auto|private   auto (default): the system's lavapipe when it is Mesa >= 25, else a
+#                         private copy; private: always the private copy under the venv
 #   ROBOTWIN_CODE=...     requirement or path providing the `robotwin` package
 #                         (default: rlinf-robotwin-runtime==0.1.3; see SETUP.md for a RoboTwin checkout)
 set -euo pipefail
@@ -45,7 +47,7 @@ fi
 # 1. lavapipe. Debian 12's own Mesa 22.3 lacks VK_KHR_external_semaphore_fd, which sapien needs.
 mesa_version="$(dpkg-query -W -f '${Version}' mesa-vulkan-drivers 2>/dev/null || true)"
 icd=""; ld_path=""
-if [[ -n "$mesa_version" && "${mesa_version%%.*}" -ge $MESA_MIN \
+if [[ "${ROBOTWIN_LAVAPIPE:-auto}" != "private" && -n "$mesa_version" && "${mesa_version%%.*}" -ge $MESA_MIN \
       && -n "$(compgen -G '/usr/share/vulkan/icd.d/lvp_icd*.json')" ]]; then
   step "system lavapipe (mesa-vulkan-drivers $mesa_version) is recent enough"
   icd="$(compgen -G '/usr/share/vulkan/icd.d/lvp_icd*.json' | head -n1)"

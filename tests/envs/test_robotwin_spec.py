@@ -47,9 +47,10 @@ def test_bad_requests_and_settings_name_the_field():
         cfg(shader="rtx").validate()
     with pytest.raises(ValueError, match=r"env.robotwin2.protocol"):
         cfg(protocol="leaderboard").validate()
-    with pytest.raises(ValueError, match=r"env.robotwin2.embodiment='piper,piper'"):
-        cfg(embodiment="piper,piper").validate()
-    assert embodiment_parts("piper, piper, 0.6") == ["piper", "piper", 0.6]
+    with pytest.raises(ValueError, match=r"env.robotwin2.embodiment=\['piper', 'piper'\]; allowed"):
+        cfg(embodiment=["piper", "piper"]).validate()
+    assert embodiment_parts(["piper", "piper", "0.6"]) == ["piper", "piper", 0.6]
+    assert embodiment_parts(["aloha-agilex"]) == ["aloha-agilex"]
 
 
 def test_workers_run_the_robotwin_venv_unless_worker_python_says_otherwise(tmp_path):

@@ -28,6 +28,7 @@ def tiny_twin_ckpt(tmp_path_factory) -> Path:
     from verl.models.openvla_oft.tiny import write_tiny_checkpoint
 
     config = tiny(num_actions_chunk=25, action_dim=14, use_proprio=True)
+    config.proprio_dim = 14  # RoboTwin's joint targets [left 6 + gripper, right 6 + gripper]
     return write_tiny_checkpoint(
         tmp_path_factory.mktemp("twin") / "ckpt", config, unnorm_key="stack_blocks_two_1k"
     )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Optional
+from dataclasses import dataclass, field
+from typing import Any, List, Optional
 
 from verl.envs.robotwin.tasks import PROTOCOLS
 
@@ -26,9 +26,9 @@ class RobotwinConfig:
     # RoboTwin task configuration: demo_clean (no randomisation) or demo_randomized (SimpleVLA-RL's RL
     # setting: textures, clutter, random lights; needs the full official assets).
     task_config: str = "demo_clean"
-    # "left,right,distance" (two single arms, SimpleVLA-RL: "piper,piper,0.6") or one dual-arm name
-    # ("aloha-agilex", the leaderboard's).
-    embodiment: str = "piper,piper,0.6"
+    # [left, right, distance in m] (two single arms; SimpleVLA-RL: [piper,piper,0.6]) or [name] of one
+    # dual-arm robot ([aloha-agilex], the leaderboard's), as RoboTwin's task configs write it.
+    embodiment: List[str] = field(default_factory=lambda: ["piper", "piper", "0.6"])
     # Camera shader: "rt" (RoboTwin's ray tracing, 32 spp; GPU nodes), "default" (raster; the CPU choice,
     # ~50x faster on lavapipe) or "minimal".
     shader: str = "rt"
@@ -55,9 +55,9 @@ class RobotwinConfig:
         embodiment_parts(self.embodiment, f"{prefix}.embodiment")
 
 
-def embodiment_parts(text: str, key: str = "env.robotwin2.embodiment") -> list:
-    """'piper,piper,0.6' -> ['piper', 'piper', 0.6]; 'aloha-agilex' -> ['aloha-agilex']."""
-    parts = [p.strip() for p in str(text).split(",") if p.strip()]
+def embodiment_parts(value: List[str], key: str = "env.robotwin2.embodiment") -> list:
+    """['piper', 'piper', '0.6'] -> ['piper', 'piper', 0.6]; ['aloha-agilex'] -> ['aloha-agilex']."""
+    parts = [str(p).strip() for p in value]
     if len(parts) == 1:
         return parts
     if len(parts) == 3:
@@ -65,4 +65,4 @@ def embodiment_parts(text: str, key: str = "env.robotwin2.embodiment") -> list:
             return [parts[0], parts[1], float(parts[2])]
         except ValueError:
             pass
-    raise ValueError(f"{key}={text!r}; allowed: 'name' or 'left,right,distance_in_m'")
+    raise ValueError(f"{key}={list(value)!r}; allowed: [name] or [left,right,distance_in_m]")
