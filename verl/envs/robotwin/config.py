@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, List, Optional
+from typing import Any, Optional
 
 from verl.envs.robotwin.tasks import PROTOCOLS
 
@@ -28,7 +28,7 @@ class RobotwinConfig:
     task_config: str = "demo_clean"
     # [left, right, distance in m] (two single arms; SimpleVLA-RL: [piper,piper,0.6]) or [name] of one
     # dual-arm robot ([aloha-agilex], the leaderboard's), as RoboTwin's task configs write it.
-    embodiment: List[str] = field(default_factory=lambda: ["piper", "piper", "0.6"])
+    embodiment: list[str] = field(default_factory=lambda: ["piper", "piper", "0.6"])
     # Camera shader: "rt" (RoboTwin's ray tracing, 32 spp; GPU nodes), "default" (raster; the CPU choice,
     # ~50x faster on lavapipe) or "minimal".
     shader: str = "rt"
@@ -55,7 +55,7 @@ class RobotwinConfig:
         embodiment_parts(self.embodiment, f"{prefix}.embodiment")
 
 
-def embodiment_parts(value: List[str], key: str = "env.robotwin2.embodiment") -> list:
+def embodiment_parts(value: list[str], key: str = "env.robotwin2.embodiment") -> list:
     """['piper', 'piper', '0.6'] -> ['piper', 'piper', 0.6]; ['aloha-agilex'] -> ['aloha-agilex']."""
     parts = [str(p).strip() for p in value]
     if len(parts) == 1:
