@@ -51,6 +51,7 @@ python -m verl.trainer.main_ppo \
   actor_rollout_ref.model.unnorm_key="${TASK}_1k" \
   actor_rollout_ref.model.num_images_in_input=1 \
   actor_rollout_ref.model.use_proprio=True \
+  actor_rollout_ref.model.image_pipeline=crop_resize \
   actor_rollout_ref.actor.optim.lr=5e-6 \
   actor_rollout_ref.actor.optim.warmup_style=constant \
   actor_rollout_ref.actor.ppo_mini_batch_size=128 \

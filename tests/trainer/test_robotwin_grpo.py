@@ -61,6 +61,7 @@ def common(ckpt: Path, out: Path) -> list[str]:
         "env.reset_timeout_s=300",
         "env.step_timeout_s=120",
         f"actor_rollout_ref.model.path={ckpt}",
+        "actor_rollout_ref.model.image_pipeline=crop_resize",
         "data.task_suite_name=robotwin2_stack_blocks_two",
         "trainer.device=cpu",
         "trainer.logger=[console,jsonl]",

@@ -70,6 +70,7 @@ class ActorRolloutWorker(Worker):
             action_dim=model_cfg.action_token_len,
             use_proprio=model_cfg.use_proprio,
             num_images_in_input=model_cfg.num_images_in_input,
+            image_pipeline=model_cfg.image_pipeline,
         )
         obs = observation_spec(config.env)
         policy.bind_observations(obs.cameras, obs.proprio_dim)
