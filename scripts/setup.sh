@@ -9,6 +9,7 @@
 #   EXTRAS=libero,dev    project extras to install
 #   SKIP_APT=1           do not install system packages (e.g. no root)
 #   TORCH_PIN / TORCHVISION_PIN   torch pins (default: the pair that works on these machines)
+#   ROBOTWIN=1           also build RoboTwin 2.0's simulator venv (.venv-robotwin, scripts/setup_robotwin.sh)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,6 +22,11 @@ STAMP="$VENV/.verl-setup-stamp"
 
 step() { echo "[setup] $*"; }
 fail() { echo "[setup] FAILED: $*" >&2; exit 1; }
+robotwin() {
+  if [[ "${ROBOTWIN:-0}" == "1" ]]; then
+    bash "$ROOT/scripts/setup_robotwin.sh" || fail "scripts/setup_robotwin.sh (RoboTwin 2.0 venv)"
+  fi
+}
 
 # 1. System packages for headless MuJoCo rendering (EGL and OSMesa).
 if [[ "${SKIP_APT:-0}" != "1" ]]; then
@@ -45,6 +51,7 @@ want_stamp="$(cat "$ROOT/pyproject.toml" "$ROOT/scripts/setup.sh" | sha256sum | 
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want_stamp" ]] \
    && "$VENV/bin/python" -c "import torch, torchvision, timm, ray, verl" >/dev/null 2>&1; then
   step "venv at $VENV is up to date"
+  robotwin
   exit 0
 fi
 if [[ ! -x "$VENV/bin/python" ]]; then
@@ -79,4 +86,5 @@ if not (base / "macros_private.py").exists():
 PY
 fi
 echo "$want_stamp" > "$STAMP"
+robotwin
 step "done: source $VENV/bin/activate"

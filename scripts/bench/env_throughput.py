@@ -7,7 +7,14 @@ Prints one JSON line per worker count, all three modes measured in the same run:
 steps/s counts env steps of all workers together per wall-clock second (resets excluded);
 rss_mib_per_worker is the largest worker RSS after the chunk-rendering run.
 
+With `--env robotwin2` (RoboTwin 2.0 workers in .venv-robotwin; the test-only stand-in Piper unless
+--assets-root names the official assets; raster shader, clean configuration), one line per worker count:
+    {"bench": "env_throughput", "env": "robotwin2", "suite": ..., "workers": ..., "chunk": 25,
+     "chunks_per_s": ..., "steps_per_s_render_at_chunk": ..., "rss_mib_per_worker": ...}
+chunks_per_s counts 25 x 14 action chunks (one head-camera frame each) of all workers per second.
+
     MUJOCO_GL=egl python scripts/bench/env_throughput.py [--suite libero_object] [--workers 1 2]
+    python scripts/bench/env_throughput.py --env robotwin2 [--suite robotwin2_stack_blocks_two]
 """
 
 from __future__ import annotations
@@ -15,11 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import psutil
 
-from verl.envs import ResetRequest
+from verl.envs import EnvConfig, ResetRequest
 from verl.envs.libero.config import libero_env_config
 from verl.envs.pool import EnvPool
 
@@ -62,13 +70,81 @@ def measure(suite: str, workers: int, chunk: int, mode: str, seed: int) -> tuple
     return total_steps / elapsed, rss
 
 
+ROBOTWIN_CHUNKS_PER_WORKER = 16
+STANDIN_ASSETS = Path(__file__).resolve().parents[2] / "tests" / "envs" / "robotwin_standin"
+
+
+def measure_robotwin(
+    suite: str, workers: int, chunk: int, seed: int, assets_root: str, shadows: bool
+) -> dict:
+    """Chunks/s and env steps/s over all workers, and the largest worker RSS, for RoboTwin 2.0."""
+    from verl.envs.robotwin import RobotwinConfig
+
+    rng = np.random.default_rng(seed)
+    settings = RobotwinConfig(assets_root=assets_root, shader="default", point_light_shadows=shadows)
+    cfg = EnvConfig(
+        name="robotwin2", sims={"robotwin2": settings}, reset_timeout_s=300.0, step_timeout_s=120.0
+    )
+    with EnvPool(cfg, num_workers=workers) as pool:
+        starts: dict[int, np.ndarray] = {}
+
+        def reset(ids: list[int]) -> None:
+            requests = [(w, ResetRequest(suite, 0, int(rng.integers(1000)))) for w in ids]
+            for (w, _), result in zip(requests, pool.reset(requests)):
+                if result.failed:
+                    raise RuntimeError(result.error)
+                starts[w] = result.obs["proprio"].astype(np.float64)
+
+        def actions(w: int) -> np.ndarray:  # small joint moves around the start pose, grippers as they are
+            moves = rng.uniform(-0.05, 0.05, (chunk, 14))
+            moves[:, [6, 13]] = 0.0
+            return starts[w] + np.cumsum(moves, axis=0)
+
+        reset(list(range(workers)))
+        pool.step([(w, actions(w)) for w in range(workers)])  # warm-up
+        chunks, steps, elapsed = 0, 0, 0.0
+        while chunks < ROBOTWIN_CHUNKS_PER_WORKER * workers:
+            start = time.perf_counter()
+            results = pool.step([(w, actions(w)) for w in range(workers)])
+            elapsed += time.perf_counter() - start
+            for result in results:
+                if result.failed:
+                    raise RuntimeError(result.error)
+            chunks += len(results)
+            steps += sum(r.steps for r in results)
+            finished = [w for w, r in enumerate(results) if r.done]
+            if finished:
+                reset(finished)
+        rss = max(psutil.Process(pid).memory_info().rss for pid in pool.worker_pids()) / 2**20
+    return {
+        "chunks_per_s": round(chunks / elapsed, 3),
+        "steps_per_s_render_at_chunk": round(steps / elapsed, 2),
+        "rss_mib_per_worker": round(rss, 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--suite", default="libero_object")
+    parser.add_argument("--env", default="libero", choices=["libero", "robotwin2"])
+    parser.add_argument("--suite", default=None, help="default: libero_object / robotwin2_stack_blocks_two")
+    parser.add_argument("--assets-root", default=str(STANDIN_ASSETS), help="RoboTwin assets (robotwin2 only)")
+    parser.add_argument(
+        "--point-light-shadows", action="store_true", help="RoboTwin's shadows (robotwin2 only)"
+    )
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--chunk", type=int, default=8)
+    parser.add_argument("--chunk", type=int, default=None, help="default: 8 (LIBERO) / 25 (RoboTwin)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if args.env == "robotwin2":
+        suite, chunk = args.suite or "robotwin2_stack_blocks_two", args.chunk or 25
+        for workers in args.workers:
+            figures = measure_robotwin(
+                suite, workers, chunk, args.seed, args.assets_root, args.point_light_shadows
+            )
+            line = {"bench": "env_throughput", "env": "robotwin2", "suite": suite, "workers": workers}
+            print(json.dumps({**line, "chunk": chunk, **figures}), flush=True)
+        return
+    args.suite, args.chunk = args.suite or "libero_object", args.chunk or 8
     for workers in args.workers:
         every, _ = measure(args.suite, workers, args.chunk, "every_step", args.seed)
         at_chunk, rss = measure(args.suite, workers, args.chunk, "chunk", args.seed)

@@ -96,3 +96,35 @@ def test_prompt_format(tiny_checkpoint):
     lengths = mask.sum(1)
     assert lengths[0] < lengths[1] and input_ids.shape[1] == lengths[1]
     assert (input_ids[0, lengths[0] :] == 32000).all() and input_ids[0, lengths[0] - 1] == 29871
+
+
+def test_crop_resize_of_a_320x240_frame_hand_computed():
+    """RoboTwin's pipeline: the centred 90%-area box of a 240 x 320 frame straight to 224 x 224. On a
+    horizontal ramp (value = column) bilinear sampling is exact, so each output column holds the input
+    column it samples: lo * 319 + j * (hi - lo) * 319 / 223, lo = (1 - sqrt(0.9)) / 2."""
+    frame = np.repeat(np.tile(np.arange(320) * 255 / 319, (240, 1))[..., None], 3, axis=2)
+    frame = np.round(frame).astype(np.uint8)
+    out = image_ops.crop_resize(frame, 224)
+    assert out.shape == (224, 224, 3) and out.dtype == np.uint8
+    lo, side = (1 - np.sqrt(0.9)) / 2, np.sqrt(0.9)
+    column = lo * 319 + np.arange(224) * side * 319 / 223
+    expected = np.trunc(np.clip(np.interp(column, np.arange(320), frame[0, :, 0]) / 255, 0, 1) * 255.5)
+    assert np.abs(out[0, :, 0].astype(float) - expected).max() <= 1
+    assert (out == out[:1]).all()  # rows identical: the ramp does not change along y
+    # The box keeps sqrt(0.9) of each side: the first and last columns sample ~2.6% in from the edges.
+    assert 5 <= out[0, 0, 0] <= 8 and 247 <= out[0, -1, 0] <= 250
+    # With size None it is the square centre crop of the LIBERO pipeline.
+    square = frame[:, :240]
+    np.testing.assert_array_equal(image_ops.crop_resize(square), image_ops.center_crop(square))
+
+
+def test_processor_crop_resize_pipeline_is_lossless_until_the_crop(tiny_checkpoint):
+    processor = OpenVLAOFTProcessor.from_pretrained(tiny_checkpoint, image_pipeline="crop_resize")
+    frame = np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    stored = processor.encode_image(frame)
+    np.testing.assert_array_equal(image_ops.png_decode(stored), frame)
+    decoded = processor.decode_image(stored)
+    size = processor.image_size
+    np.testing.assert_array_equal(decoded, image_ops.crop_resize(frame, size))
+    with pytest.raises(ValueError, match="image_pipeline='tf'; allowed"):
+        OpenVLAOFTProcessor.from_pretrained(tiny_checkpoint, image_pipeline="tf")

@@ -47,6 +47,10 @@ class EnvConfig:
     reset_timeout_s: float = 180.0
     # Frame rate of saved rollout videos.
     video_fps: int = 30
+    # Interpreter of the simulator worker processes; None = the simulator's choice (its spec's
+    # runtime, e.g. RoboTwin's own venv), else the pool's interpreter. It needs numpy and nothing else
+    # of the project's stack: the repository is put on its path.
+    worker_python: Optional[str] = None
     # Base seed from which the rollout derives the per-episode seeds of its reset requests.
     seed: int = 0
     # Each simulator's own settings by simulator name (`env.<name>.*`); a missing entry means the

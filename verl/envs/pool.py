@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 import weakref
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
@@ -27,9 +28,12 @@ import numpy as np
 from verl.envs.base import EnvResult, ResetRequest
 from verl.envs.config import EnvConfig
 from verl.envs.registry import get_env_spec
-from verl.envs.spec import EnvSpec
+from verl.envs.spec import EnvSpec, WorkerRuntime
 
 _SHUTDOWN_GRACE_S = 10.0
+# A worker in a numpy-1 venv (RoboTwin) pickles arrays under `numpy.core` names, which numpy 2 still
+# loads but warns about on first use.
+warnings.filterwarnings("ignore", message=r"numpy\.core\.\w+ is deprecated", category=DeprecationWarning)
 
 
 @dataclass
@@ -63,9 +67,10 @@ def egl_device_id(environ: dict[str, str]) -> str | None:
     return first if first.isdigit() else None
 
 
-def _start_worker(cfg: EnvConfig, module: str) -> _Worker:
+def _start_worker(cfg: EnvConfig, module: str, runtime: WorkerRuntime) -> _Worker:
     parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     env = dict(os.environ)
+    env.update(runtime.env)
     # The worker imports the framework and the simulator's registering module from where this
     # process does, whatever its working directory.
     roots = dict.fromkeys(r for r in (_import_root("verl"), _import_root(module)) if r)
@@ -79,7 +84,13 @@ def _start_worker(cfg: EnvConfig, module: str) -> _Worker:
     env.setdefault("MALLOC_ARENA_MAX", "1")
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "verl.envs.worker", str(child.fileno()), str(os.getpid())],
+            [
+                runtime.python or sys.executable,
+                "-m",
+                "verl.envs.worker",
+                str(child.fileno()),
+                str(os.getpid()),
+            ],
             pass_fds=(child.fileno(),),
             env=env,
             stdin=subprocess.DEVNULL,
@@ -137,7 +148,13 @@ class EnvPool:
         n = cfg.num_workers if num_workers is None else num_workers
         if n < 1:
             raise ValueError(f"num_workers={n}; allowed: an integer >= 1")
-        self._workers: list[_Worker] = [_start_worker(cfg, self.spec.module) for _ in range(n)]
+        self.runtime = self.spec.worker_runtime(cfg)
+        if self.runtime.python is not None and not os.access(self.runtime.python, os.X_OK):
+            raise ValueError(
+                f"the {cfg.name} simulator workers' interpreter {self.runtime.python!r} is not an executable "
+                "(env.worker_python, or the simulator's own venv: see its set-up script)"
+            )
+        self._workers: list[_Worker] = [_start_worker(cfg, self.spec.module, self.runtime) for _ in range(n)]
         self.restarts = 0
         # Requests sent and not yet answered: worker -> (deadline, "reset" | "step", timeout in s).
         self._inflight: dict[int, tuple[float, str, float]] = {}
@@ -222,7 +239,7 @@ class EnvPool:
         """Replace worker i (killing it if needed) and report its episode as failed."""
         info = self._workers[i].info
         code = _kill(self._workers[i])
-        self._workers[i] = _start_worker(self.cfg, self.spec.module)
+        self._workers[i] = _start_worker(self.cfg, self.spec.module, self.runtime)
         self.restarts += 1
         detail = f" (exit code {code})" if code is not None else ""
         return EnvResult.failure(f"worker {i} {why}{detail}; it was restarted", info=info)

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from verl.envs.config import EnvConfig
 
 # Packages that register the built-in simulators on import (cheap: no simulator import).
-BUILTIN_MODULES = ("verl.envs.libero",)
+BUILTIN_MODULES = ("verl.envs.libero", "verl.envs.robotwin")
 
 _REGISTRY: dict[str, EnvSpec] = {}
 
@@ -78,6 +78,8 @@ def max_episode_steps(cfg: EnvConfig, suites: str | Iterable[str]) -> int:
         return int(cfg.max_steps)
     spec = get_env_spec(cfg.name)
     names = split_suites(suites) if isinstance(suites, str) else list(suites)
+    if spec.config_max_steps is not None:
+        return max(spec.config_max_steps(cfg, s) for s in names)
     return max(spec.default_max_steps(s) for s in names)
 
 

@@ -34,6 +34,20 @@ class ObservationSpec:
 
 
 @dataclass(frozen=True)
+class WorkerRuntime:
+    """The interpreter a simulator's workers run in and what they add to the environment.
+
+    python: interpreter path (a simulator with its own venv, e.g. RoboTwin's numpy-1 stack); None =
+        the pool's own interpreter. The worker side of verl/envs imports only numpy and the standard
+        library, so any interpreter with numpy and the repository on its path serves.
+    env: variables set in the worker's environment (e.g. the Vulkan driver of a renderer).
+    """
+
+    python: str | None = None
+    env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class EnvSpec:
     """One simulator, as the framework sees it without building it.
 
@@ -49,6 +63,10 @@ class EnvSpec:
     make(cfg): build the env in the calling process (a simulator worker); imports the simulator.
     check_request(request): raise ValueError naming the field and allowed values for a request the
         simulator cannot serve (checked before anything is sent to a worker).
+    config_max_steps(cfg, suite): the default step limit when it depends on the simulator's own settings
+        (e.g. RoboTwin's protocol); None = `default_max_steps`.
+    runtime(cfg): the interpreter and environment of its workers (default: the pool's interpreter);
+        `env.worker_python` overrides the interpreter.
     """
 
     name: str
@@ -61,6 +79,8 @@ class EnvSpec:
     config_cls: type
     make: Callable[[EnvConfig], Env]
     check_request: Callable[[ResetRequest], None]
+    runtime: Callable[[EnvConfig], WorkerRuntime] | None = None
+    config_max_steps: Callable[[EnvConfig, str], int] | None = None
 
     @property
     def module(self) -> str:
@@ -69,3 +89,10 @@ class EnvSpec:
 
     def default_config(self) -> Any:
         return self.config_cls()
+
+    def worker_runtime(self, cfg: EnvConfig) -> WorkerRuntime:
+        """The spec's runtime for `cfg`, with `env.worker_python` taking precedence when set."""
+        runtime = self.runtime(cfg) if self.runtime is not None else WorkerRuntime()
+        if cfg.worker_python:
+            runtime = WorkerRuntime(python=cfg.worker_python, env=runtime.env)
+        return runtime

@@ -36,6 +36,25 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
+def _numpy_pickle_compat() -> None:
+    """Let numpy 1.x unpickle arrays pickled by numpy 2 (a pool in the project's venv sending to a worker
+    in a simulator's numpy-1 venv): numpy 2 pickles name `numpy._core.*`, numpy 1 calls it `numpy.core`.
+    The other direction needs nothing: numpy 2 still resolves `numpy.core` names."""
+    import importlib
+
+    import numpy
+
+    if int(numpy.__version__.split(".")[0]) >= 2 or "numpy._core" in sys.modules:
+        return
+    core = importlib.import_module("numpy.core")
+    sys.modules["numpy._core"] = core
+    for name in ("multiarray", "numeric", "_multiarray_umath", "umath", "fromnumeric", "records"):
+        try:
+            sys.modules[f"numpy._core.{name}"] = importlib.import_module(f"numpy.core.{name}")
+        except ImportError:
+            pass
+
+
 def _error(prefix: str, exc: BaseException) -> str:
     return f"{prefix}: {type(exc).__name__}: {exc}"
 
@@ -102,6 +121,7 @@ def main() -> None:
     _die_with_parent(parent_pid)
     # The parent handles Ctrl-C and shuts workers down itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _numpy_pickle_compat()
     conn = Connection(fd)
     try:
         serve(conn, parent_pid)

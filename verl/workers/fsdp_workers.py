@@ -74,6 +74,7 @@ class ActorRolloutWorker(Worker):
             use_proprio=model_cfg.use_proprio,
             num_images_in_input=model_cfg.num_images_in_input,
             attn_implementation=model_cfg.attn_implementation,
+            image_pipeline=model_cfg.image_pipeline,
         )
         obs = observation_spec(config.env)
         policy.bind_observations(obs.cameras, obs.proprio_dim)

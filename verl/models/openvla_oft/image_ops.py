@@ -1,4 +1,6 @@
-"""The LIBERO image pipeline of OpenVLA-OFT in numpy + PIL (no TensorFlow).
+"""The image pipelines of OpenVLA-OFT in numpy + PIL (no TensorFlow): LIBERO's, described below, and
+RoboTwin's (SimpleVLA-RL), which has no JPEG round trip and no Lanczos resize: one `crop_and_resize` of
+the centred 90%-area box of the 320 x 240 head frame straight to 224 x 224 (`crop_resize`).
 
 The checkpoints were trained on images that went through TensorFlow: a JPEG round trip (quality
 95), `tf.image.resize(..., "lanczos3", antialias=True)` rounded to uint8, and a centre crop of 90%
@@ -111,33 +113,57 @@ def lanczos_resize(image: np.ndarray, size: int) -> np.ndarray:
 
 
 def center_crop(image: np.ndarray, area: float = CROP_AREA) -> np.ndarray:
-    """uint8 [H, W, C] -> uint8 [H, W, C]: the centred square of `area` of the image, resized back.
+    """uint8 [H, W, C] -> uint8 [H, W, C]: the centred box of `area` of the image, resized back."""
+    return crop_resize(image, area=area)
 
-    Bilinear sampling on an align-corners grid: output i reads input row
-    (y1 + i (y2 - y1) / (H - 1)) (H - 1), with the box [y1, y2] = [(1 - s) / 2, (1 + s) / 2],
+
+def crop_resize(image: np.ndarray, size: int | None = None, area: float = CROP_AREA) -> np.ndarray:
+    """uint8 [H, W, C] -> uint8 [size, size, C] (size None: [H, W, C]): `tf.image.crop_and_resize` of the
+    centred box covering `area` of the image (each side scaled by sqrt(area), so a non-square frame keeps
+    its aspect inside the box and is squashed by the resize).
+
+    Bilinear sampling on an align-corners grid: output i of n reads input row
+    y1 (H - 1) + i (y2 - y1) (H - 1) / (n - 1), with the box [y1, y2] = [(1 - s) / 2, (1 + s) / 2],
     s = sqrt(area), all in float32; uint8 <- trunc(clip(x, 0, 1) * 255.5).
     """
     h, w, _ = image.shape
+    out_h, out_w = (h, w) if size is None else (size, size)
     f32 = np.float32
     side = f32(np.sqrt(f32(area)))
     lo = (f32(1.0) - side) / f32(2.0)
     hi = lo + side
     x = image.astype(f32) * f32(1.0 / 255.0)
 
-    def grid(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        step = (hi - lo) * f32(n - 1) / f32(n - 1)
-        pos = lo * f32(n - 1) + np.arange(n, dtype=f32) * step
+    def grid(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        step = (hi - lo) * f32(n_in - 1) / f32(n_out - 1)
+        pos = lo * f32(n_in - 1) + np.arange(n_out, dtype=f32) * step
         low = np.floor(pos).astype(np.int64)
-        high = np.minimum(np.ceil(pos).astype(np.int64), n - 1)
+        high = np.minimum(np.ceil(pos).astype(np.int64), n_in - 1)
         return low, high, (pos - low.astype(f32)).astype(f32)
 
-    top, bottom, y_lerp = grid(h)
-    left, right, x_lerp = grid(w)
+    top, bottom, y_lerp = grid(h, out_h)
+    left, right, x_lerp = grid(w, out_w)
     x_lerp = x_lerp[None, :, None]
     top_row = x[top][:, left] + (x[top][:, right] - x[top][:, left]) * x_lerp
     bottom_row = x[bottom][:, left] + (x[bottom][:, right] - x[bottom][:, left]) * x_lerp
     out = top_row + (bottom_row - top_row) * y_lerp[:, None, None]
     return np.trunc(np.clip(out, 0.0, 1.0) * f32(255.5)).astype(np.uint8)
+
+
+def png_encode(image: np.ndarray) -> bytes:
+    """uint8 [H, W, 3] -> PNG bytes (lossless storage for pipelines without a JPEG round trip)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8)).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def png_decode(data: bytes) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
 def policy_image(jpeg: bytes, size: int, crop: bool = True) -> np.ndarray:

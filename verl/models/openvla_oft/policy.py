@@ -117,6 +117,7 @@ class OpenVLAOFTPolicy(nn.Module):
         dtype: torch.dtype = torch.float32,
         device: str | torch.device = "cpu",
         flip: bool = False,
+        image_pipeline: str = "jpeg_resize_crop",
     ) -> OpenVLAOFTPolicy:
         """Load a checkpoint directory.
 
@@ -148,7 +149,9 @@ class OpenVLAOFTPolicy(nn.Module):
         # Saved checkpoints then carry the statistics in use in config.json too, as released ones do.
         model.config.norm_stats = statistics
         processor_dir = path if (Path(path) / "tokenizer.json").exists() else statistics_path
-        processor = OpenVLAOFTProcessor.from_pretrained(processor_dir, flip=flip)
+        processor = OpenVLAOFTProcessor.from_pretrained(
+            processor_dir, flip=flip, image_pipeline=image_pipeline
+        )
         return cls(model, processor, statistics, unnorm_key)
 
     # ------------------------------------------------------------------ helpers

@@ -41,6 +41,10 @@ PROCESSOR_FILES = (
     "generation_config.json",
 )
 PROMPT_TEMPLATE = "In: What action should the robot take to {instruction}?\nOut:"
+# How frames become model inputs. "jpeg_resize_crop" (LIBERO): JPEG q95 round trip, Lanczos resize to S,
+# 90%-area centre crop. "crop_resize" (RoboTwin, SimpleVLA-RL): the 90%-area centre box of the raw frame
+# resized straight to S x S (a 320 x 240 frame is squashed), frames stored losslessly (PNG).
+IMAGE_PIPELINES = ("jpeg_resize_crop", "crop_resize")
 
 
 class OpenVLAOFTProcessor:
@@ -54,10 +58,14 @@ class OpenVLAOFTProcessor:
         flip: bool = False,
         center_crop: bool = True,
         source_dir: Path | None = None,
+        image_pipeline: str = "jpeg_resize_crop",
     ):
         """`tokenizer` is a `tokenizers.Tokenizer`; `flip` rotates frames by 180 deg before the JPEG
         (only for envs that return LIBERO's raw upside-down frames); `center_crop` must stay on for
         the released checkpoints (trained with 90%-area random crops)."""
+        if image_pipeline not in IMAGE_PIPELINES:
+            raise ValueError(f"image_pipeline={image_pipeline!r}; allowed: {IMAGE_PIPELINES}")
+        self.image_pipeline = image_pipeline
         self.tokenizer = tokenizer
         self.preprocessor_config = preprocessor_config
         self.pad_token_id = pad_token_id
@@ -79,7 +87,11 @@ class OpenVLAOFTProcessor:
 
     @classmethod
     def from_pretrained(
-        cls, path: str | Path, flip: bool = False, center_crop: bool = True
+        cls,
+        path: str | Path,
+        flip: bool = False,
+        center_crop: bool = True,
+        image_pipeline: str = "jpeg_resize_crop",
     ) -> OpenVLAOFTProcessor:
         from tokenizers import Tokenizer
 
@@ -90,7 +102,15 @@ class OpenVLAOFTProcessor:
         pad = tokenizer.token_to_id("<PAD>")
         if pad is None:
             raise ValueError(f"{path}/tokenizer.json has no <PAD> token (expected id 32000)")
-        return cls(tokenizer, preprocessor_config, pad, flip=flip, center_crop=center_crop, source_dir=path)
+        return cls(
+            tokenizer,
+            preprocessor_config,
+            pad,
+            flip=flip,
+            center_crop=center_crop,
+            source_dir=path,
+            image_pipeline=image_pipeline,
+        )
 
     def save_pretrained(self, path: str | Path) -> None:
         """Copy the processor and tokenizer files of the source checkpoint to `path`."""
@@ -108,13 +128,20 @@ class OpenVLAOFTProcessor:
 
     # ------------------------------------------------------------------ images
     def encode_image(self, image: np.ndarray) -> bytes:
-        """uint8 [H, W, 3] frame -> the JPEG bytes of the pipeline's round trip (what rollouts store)."""
+        """uint8 [H, W, 3] frame -> the bytes rollouts store: the pipeline's JPEG round trip, or PNG
+        (lossless) for the crop_resize pipeline."""
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
             raise ValueError(f"image must be uint8 [H, W, 3], got {image.dtype} {image.shape}")
+        if self.image_pipeline == "crop_resize":
+            return image_ops.png_encode(image_ops.flip_180(image) if self.flip else image)
         return image_ops.jpeg_encode(image_ops.flip_180(image) if self.flip else image)
 
     def decode_image(self, jpeg: bytes) -> np.ndarray:
-        """JPEG bytes -> uint8 [S, S, 3]: decode, Lanczos resize, centre crop."""
+        """Stored bytes -> uint8 [S, S, 3]: decode, Lanczos resize, centre crop (jpeg_resize_crop), or
+        decode and crop-and-resize the centre box to S (crop_resize)."""
+        if self.image_pipeline == "crop_resize":
+            image = image_ops.png_decode(jpeg)
+            return image_ops.crop_resize(image, self.image_size) if self.center_crop else image
         return image_ops.policy_image(jpeg, self.image_size, crop=self.center_crop)
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:

@@ -69,6 +69,10 @@ class ModelConfig(PolicyModelConfig):
     use_proprio: Optional[bool] = None
     # Attention kernel: sdpa (default), eager, or flash_attention_2 (GPU only, needs flash-attn).
     attn_implementation: str = "sdpa"
+    # How camera frames become model inputs (OpenVLA-OFT): "jpeg_resize_crop" (LIBERO's JPEG round trip,
+    # Lanczos resize, 90%-area centre crop) or "crop_resize" (RoboTwin's: the 90%-area centre box of the
+    # 320 x 240 frame resized straight to 224 x 224, no JPEG), as the released checkpoints were trained.
+    image_pipeline: str = "jpeg_resize_crop"
 
 
 @dataclass

@@ -70,6 +70,9 @@ def validate_config(cfg: Any) -> None:
     validate_policy_model(model, "actor_rollout_ref.model")
     _choice("actor_rollout_ref.model.num_images_in_input", model.num_images_in_input, (None, 1, 2))
     _choice(
+        "actor_rollout_ref.model.image_pipeline", model.image_pipeline, ("jpeg_resize_crop", "crop_resize")
+    )
+    _choice(
         "actor_rollout_ref.model.attn_implementation",
         model.attn_implementation,
         ("sdpa", "eager", "flash_attention_2"),
