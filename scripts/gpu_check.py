@@ -99,6 +99,7 @@ def measure_gpu(path: Path, suite: str, envs: int, lora_rank: int, device_bytes:
     import ray
 
     from scripts.bench.memory_measure import MeasureWorker
+    from scripts.bench.memory_plan import WRAP_CLASSES as FSDP_WRAP_CLASSES
     from verl.models.openvla_oft.configuration import OpenVLAOFTConfig
     from verl.models.openvla_oft.lora import DEFAULT_TARGET_MODULES
     from verl.models.openvla_oft.modeling import OpenVLAOFTForActionPrediction
@@ -107,7 +108,6 @@ def measure_gpu(path: Path, suite: str, envs: int, lora_rank: int, device_bytes:
     from verl.trainer.ppo.prompts import Prompt
     from verl.trainer.ppo.ray_trainer import _prompts_to_proto
     from verl.utils.memory_plan import PlanSettings, model_shape, plan
-    from verl.workers.fsdp_workers import FSDP_WRAP_CLASSES
 
     config = OpenVLAOFTConfig.from_pretrained(path, num_actions_chunk=8, action_dim=7)
     with torch.device("meta"):

@@ -198,7 +198,7 @@ def predicted(config, prompt_tokens: int) -> tuple[dict[str, int], int]:
         from verl.models.openvla_oft.modeling import OpenVLAOFTForActionPrediction
 
         model = OpenVLAOFTForActionPrediction(config)
-    from verl.workers.fsdp_workers import FSDP_WRAP_CLASSES
+    from scripts.bench.memory_plan import WRAP_CLASSES as FSDP_WRAP_CLASSES
 
     settings = PlanSettings(
         world_size=WORLD_SIZE,
