@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-# The FSDP units of `verl/workers/fsdp_workers.py` (the root unit holds the rest).
+# The FSDP units of the worker (OpenVLA-OFT's wrap classes; the root unit holds the rest).
 WRAP_CLASSES = ("LlamaDecoderLayer", "Block")
 
 

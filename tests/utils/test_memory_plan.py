@@ -76,7 +76,9 @@ def test_plan_by_hand_full_fine_tuning():
 
 
 def test_one_rank_samples_through_the_actor_and_offload_empties_the_device():
-    assert plan(SHAPE, settings(world_size=1))["rollout"]["rollout_weights"] == 0
+    one = plan(SHAPE, settings(world_size=1))["rollout"]
+    assert one["rollout_weights"] == 0 and one["fsdp_gather"] == 2 * (200 + 2 * 50)
+    assert plan(SHAPE, settings())["rollout"]["fsdp_gather"] == 0  # the replica is not sharded
     p = plan(SHAPE, settings(optimizer_offload=True))
     assert p["rollout"]["optimizer"] == 0 and p["update"]["optimizer"] == 2000
     p = plan(SHAPE, settings(param_offload=True))

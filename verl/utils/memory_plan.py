@@ -167,6 +167,8 @@ def plan(shape: ModelShape, s: PlanSettings) -> dict[str, dict[str, int]]:
         },
         "rollout": {
             **resident,
+            # One rank samples through the sharded actor itself, so its units are gathered as in a forward.
+            "fsdp_gather": 0 if w > 1 else gather,
             "activations": inference_activation_bytes(
                 shape, s.rollout_sequences, s.rollout_bytes if w > 1 else s.compute_bytes, s.prompt_tokens
             ),
