@@ -1,4 +1,5 @@
-"""Env throughput of the EnvPool on LIBERO: rendering every step vs at chunk boundaries vs no cameras.
+"""Env throughput of the EnvPool (LIBERO or ManiSkill): rendering every step vs at chunk boundaries vs
+no cameras.
 
 Prints one JSON line per worker count, all three modes measured in the same run:
     {"bench": "env_throughput", "suite": ..., "workers": ..., "chunk": 8,
@@ -8,6 +9,9 @@ steps/s counts env steps of all workers together per wall-clock second (resets e
 rss_mib_per_worker is the largest worker RSS after the chunk-rendering run.
 
     MUJOCO_GL=egl python scripts/bench/env_throughput.py [--suite libero_object] [--workers 1 2]
+    python scripts/bench/env_throughput.py --env maniskill [--workers 1 2]
+
+Worker w runs task w of the suite (ManiSkill: PickCube, PushCube), from random initial states.
 """
 
 from __future__ import annotations
@@ -19,9 +23,9 @@ import time
 import numpy as np
 import psutil
 
-from verl.envs import ResetRequest
-from verl.envs.libero.config import libero_env_config
+from verl.envs import EnvConfig, ResetRequest
 from verl.envs.pool import EnvPool
+from verl.envs.registry import get_env_spec
 
 # Env steps measured per worker in each mode (slow modes get fewer).
 STEPS_PER_WORKER = {"every_step": 96, "chunk": 240, "none": 480}
@@ -32,14 +36,23 @@ def _chunk(rng: np.random.Generator, k: int) -> np.ndarray:
     return np.concatenate([rng.uniform(-0.5, 0.5, (k, 6)), rng.integers(0, 2, (k, 1))], axis=1)
 
 
-def measure(suite: str, workers: int, chunk: int, mode: str, seed: int) -> tuple[float, float]:
+def measure(env: str, suite: str, workers: int, chunk: int, mode: str, seed: int) -> tuple[float, float]:
     """(env steps per second over all workers, largest worker RSS in MiB) for one render mode."""
     rng = np.random.default_rng(seed)
-    cfg = libero_env_config(suite=suite, render_mode=mode)
+    cfg = EnvConfig(name=env, suite=suite, render_mode=mode)
+    spec = get_env_spec(env)
     with EnvPool(cfg, num_workers=workers) as pool:
 
         def reset(ids: list[int]) -> None:
-            requests = [(w, ResetRequest(suite, w, int(rng.integers(50)), seed=seed)) for w in ids]
+            requests = [
+                (
+                    w,
+                    ResetRequest(
+                        suite, w, int(rng.integers(min(50, spec.num_init_states(suite, w)))), seed=seed
+                    ),
+                )
+                for w in ids
+            ]
             for result in pool.reset(requests):
                 if result.failed:
                     raise RuntimeError(result.error)
@@ -64,18 +77,23 @@ def measure(suite: str, workers: int, chunk: int, mode: str, seed: int) -> tuple
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--suite", default="libero_object")
+    parser.add_argument("--env", default="libero", help="registered simulator name")
+    parser.add_argument(
+        "--suite", default=None, help="default: libero_object for LIBERO, else the first suite"
+    )
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--chunk", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    suite = args.suite or ("libero_object" if args.env == "libero" else get_env_spec(args.env).suites[0])
     for workers in args.workers:
-        every, _ = measure(args.suite, workers, args.chunk, "every_step", args.seed)
-        at_chunk, rss = measure(args.suite, workers, args.chunk, "chunk", args.seed)
-        no_camera, _ = measure(args.suite, workers, args.chunk, "none", args.seed)
+        every, _ = measure(args.env, suite, workers, args.chunk, "every_step", args.seed)
+        at_chunk, rss = measure(args.env, suite, workers, args.chunk, "chunk", args.seed)
+        no_camera, _ = measure(args.env, suite, workers, args.chunk, "none", args.seed)
         line = {
             "bench": "env_throughput",
-            "suite": args.suite,
+            "env": args.env,
+            "suite": suite,
             "workers": workers,
             "chunk": args.chunk,
             "steps_per_s_render_every_step": round(every, 2),
