@@ -31,6 +31,8 @@ def test_registered_with_its_own_config_node():
         maniskill_env_config(render_mode="none", use_hand_camera=True).validate()
     with pytest.raises(ValueError, match="env.maniskill.camera_size"):
         maniskill_env_config(camera_size=0).validate()
+    with pytest.raises(ValueError, match="env.maniskill.render_backend='gpu'; allowed"):
+        maniskill_env_config(render_backend="gpu").validate()
     with pytest.raises(TypeError, match="camera_sise"):
         maniskill_env_config(camera_sise=3)
 

@@ -88,7 +88,7 @@ class ManiskillEnv:
             robot_uids=robot_uid(task, self.settings),
             sensor_configs=dict(width=size, height=size),
             sim_backend="physx_cpu",
-            render_backend="sapien_cpu" if self._cameras else "none",
+            render_backend=self.settings.render_backend if self._cameras else "none",
         )
         self._env = env.unwrapped  # the step limit is ours; gym's TimeLimit wrapper is bypassed
         self._task_id = task_id
