@@ -175,6 +175,7 @@ def maniskill_steps(episode) -> list:
     actions = policy_to_maniskill_actions(np.stack(episode.actions)).astype(np.float64)
     actions[:, -1] = -actions[:, -1]  # LIBERO's files: -1 open, +1 close
     steps = []
+    no_wrist = np.zeros_like(episode.observations[0]["images"]["base_camera"])
     for obs, action in zip(episode.observations, actions):
         p = obs["privileged"]
         w, x, y, z = (float(v) for v in p["tcp_quat"])
@@ -186,7 +187,7 @@ def maniskill_steps(episode) -> list:
                 action=action,
                 state=p["qpos"].astype(np.float64),
                 agentview=images["base_camera"][::-1, ::-1],  # the reader turns images upright
-                wrist=images["hand_camera"][::-1, ::-1],
+                wrist=images["hand_camera"][::-1, ::-1] if "hand_camera" in images else no_wrist,
                 eef_pos=p["tcp_pos"],
                 eef_quat=np.array([x, y, z, w]),
                 gripper_qpos=p["qpos"][-2:],
@@ -210,7 +211,12 @@ def maniskill_main(args: argparse.Namespace) -> None:
         attrs = {
             "env_name": task(t).env_id,
             "problem_info": {"language_instruction": task(t).instruction},
-            "env_args": {"env_name": task(t).env_id, "control_mode": "pd_ee_delta_pose", "camera_size": size},
+            "env_args": {
+                "env_name": task(t).env_id,
+                "control_mode": "pd_ee_delta_pose",
+                "camera_size": size,
+                "hand_camera": args.hand_camera,
+            },
             "macros_image_convention": "opengl",
             "suite": SUITE,
             "task_id": t,
@@ -219,7 +225,7 @@ def maniskill_main(args: argparse.Namespace) -> None:
         writers[t] = LiberoDemoWriter(os.path.join(args.out_dir, demo_file_name(task(t).env_id)), attrs)
     cfg = maniskill_env_config(
         camera_size=size,
-        use_hand_camera=True,
+        use_hand_camera=args.hand_camera,
         render_mode="chunk",
         privileged_obs=True,
         num_workers=args.workers,
