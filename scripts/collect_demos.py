@@ -101,6 +101,12 @@ def main() -> None:
     parser.add_argument(
         "--camera-size", type=int, default=None, help="default: 256 (LIBERO), 224 (ManiSkill)"
     )
+    parser.add_argument(
+        "--hand-camera",
+        action="store_true",
+        help="ManiSkill: also record the hand camera (robot panda_wristcam, as env.maniskill.use_hand_camera); "
+        "without it the file's eye_in_hand_rgb frames are all zero and the robot is the plain Panda",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if args.demos_per_task < 1:
