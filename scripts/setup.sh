@@ -6,7 +6,7 @@
 # Environment:
 #   VENV=path            venv location (default: <repo>/.venv)
 #   PYTHON=python3       interpreter used to create the venv
-#   EXTRAS=libero,dev    project extras to install
+#   EXTRAS=libero,maniskill,dev    project extras to install (maniskill also installs a Vulkan driver)
 #   SKIP_APT=1           do not install system packages (e.g. no root)
 #   TORCH_PIN / TORCHVISION_PIN   torch pins (default: the pair that works on these machines)
 #   ROBOTWIN=1           also build RoboTwin 2.0's simulator venv (.venv-robotwin, scripts/setup_robotwin.sh)
@@ -15,7 +15,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${VENV:-$ROOT/.venv}"
 PYTHON="${PYTHON:-python3}"
-EXTRAS="${EXTRAS:-libero,dev}"
+EXTRAS="${EXTRAS:-libero,maniskill,dev}"
 TORCH_PIN="${TORCH_PIN:-torch==2.14.1}"
 TORCHVISION_PIN="${TORCHVISION_PIN:-torchvision==0.29.1}"
 STAMP="$VENV/.verl-setup-stamp"
@@ -43,6 +43,27 @@ if [[ "${SKIP_APT:-0}" != "1" ]]; then
       || fail "apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6"
   else
     step "system packages present"
+  fi
+  # 1b. ManiSkill renders with SAPIEN on Vulkan: on CPU, Mesa's lavapipe. Debian 12's Mesa 22.3 lacks
+  #     an extension SAPIEN needs ("Failed to find a supported physical device"); Mesa 25 from
+  #     bookworm-backports works. Other distributions take their own mesa-vulkan-drivers.
+  if [[ ",$EXTRAS," == *",maniskill,"* ]]; then
+    SUDO=""; [[ $(id -u) != 0 ]] && SUDO="sudo"
+    codename="$(. /etc/os-release && echo "${VERSION_CODENAME:-}")"
+    have="$(dpkg-query -W -f='${Version}' mesa-vulkan-drivers 2>/dev/null || true)"
+    if [[ "$codename" == "bookworm" && "$have" != *bpo12* ]]; then
+      step "installing mesa-vulkan-drivers from bookworm-backports (Vulkan on CPU for ManiSkill)"
+      echo "deb http://deb.debian.org/debian bookworm-backports main" \
+        | $SUDO tee /etc/apt/sources.list.d/bookworm-backports.list >/dev/null
+      $SUDO apt-get update -qq || fail "apt-get update (bookworm-backports)"
+      DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq -t bookworm-backports mesa-vulkan-drivers \
+        >/dev/null || fail "apt-get install -t bookworm-backports mesa-vulkan-drivers"
+    elif [[ -z "$have" ]]; then
+      step "installing mesa-vulkan-drivers (Vulkan on CPU for ManiSkill)"
+      $SUDO apt-get update -qq || fail "apt-get update"
+      DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq mesa-vulkan-drivers >/dev/null \
+        || fail "apt-get install mesa-vulkan-drivers"
+    fi
   fi
 fi
 
@@ -83,6 +104,18 @@ import importlib.util, pathlib, shutil
 base = pathlib.Path(importlib.util.find_spec("robosuite").submodule_search_locations[0])
 if not (base / "macros_private.py").exists():
     shutil.copyfile(base / "macros.py", base / "macros_private.py")
+PY
+fi
+if [[ ",$EXTRAS," == *",maniskill,"* ]]; then
+  # Builds a task and renders one frame on the CPU (SAPIEN + lavapipe): ~20 s of shader compilation.
+  "$VENV/bin/python" - <<'PY' || fail "ManiSkill rendering (Vulkan driver: mesa-vulkan-drivers >= 25 on Debian 12)"
+import gymnasium as gym
+import mani_skill.envs  # noqa: F401
+env = gym.make("PickCube-v1", obs_mode="rgb", sim_backend="physx_cpu", render_backend="sapien_cpu")
+obs, _ = env.reset(seed=0)
+assert obs["sensor_data"]["base_camera"]["rgb"].float().std() > 1, "blank ManiSkill frame"
+env.close()
+print("[setup] ManiSkill renders on the CPU")
 PY
 fi
 echo "$want_stamp" > "$STAMP"

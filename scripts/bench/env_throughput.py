@@ -1,4 +1,5 @@
-"""Env throughput of the EnvPool on LIBERO: rendering every step vs at chunk boundaries vs no cameras.
+"""Env throughput of the EnvPool (LIBERO or ManiSkill): rendering every step vs at chunk boundaries vs
+no cameras.
 
 Prints one JSON line per worker count, all three modes measured in the same run:
     {"bench": "env_throughput", "suite": ..., "workers": ..., "chunk": 8,
@@ -15,6 +16,9 @@ chunks_per_s counts 25 x 14 action chunks (one head-camera frame each) of all wo
 
     MUJOCO_GL=egl python scripts/bench/env_throughput.py [--suite libero_object] [--workers 1 2]
     python scripts/bench/env_throughput.py --env robotwin2 [--suite robotwin2_stack_blocks_two]
+    python scripts/bench/env_throughput.py --env maniskill [--workers 1 2]
+
+Worker w runs task w of the suite (ManiSkill: PickCube, PushCube), from random initial states.
 """
 
 from __future__ import annotations
@@ -28,8 +32,8 @@ import numpy as np
 import psutil
 
 from verl.envs import EnvConfig, ResetRequest
-from verl.envs.libero.config import libero_env_config
 from verl.envs.pool import EnvPool
+from verl.envs.registry import get_env_spec
 
 # Env steps measured per worker in each mode (slow modes get fewer).
 STEPS_PER_WORKER = {"every_step": 96, "chunk": 240, "none": 480}
@@ -40,14 +44,23 @@ def _chunk(rng: np.random.Generator, k: int) -> np.ndarray:
     return np.concatenate([rng.uniform(-0.5, 0.5, (k, 6)), rng.integers(0, 2, (k, 1))], axis=1)
 
 
-def measure(suite: str, workers: int, chunk: int, mode: str, seed: int) -> tuple[float, float]:
+def measure(env: str, suite: str, workers: int, chunk: int, mode: str, seed: int) -> tuple[float, float]:
     """(env steps per second over all workers, largest worker RSS in MiB) for one render mode."""
     rng = np.random.default_rng(seed)
-    cfg = libero_env_config(suite=suite, render_mode=mode)
+    cfg = EnvConfig(name=env, suite=suite, render_mode=mode)
+    spec = get_env_spec(env)
     with EnvPool(cfg, num_workers=workers) as pool:
 
         def reset(ids: list[int]) -> None:
-            requests = [(w, ResetRequest(suite, w, int(rng.integers(50)), seed=seed)) for w in ids]
+            requests = [
+                (
+                    w,
+                    ResetRequest(
+                        suite, w, int(rng.integers(min(50, spec.num_init_states(suite, w)))), seed=seed
+                    ),
+                )
+                for w in ids
+            ]
             for result in pool.reset(requests):
                 if result.failed:
                     raise RuntimeError(result.error)
@@ -125,8 +138,12 @@ def measure_robotwin(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--env", default="libero", choices=["libero", "robotwin2"])
-    parser.add_argument("--suite", default=None, help="default: libero_object / robotwin2_stack_blocks_two")
+    parser.add_argument("--env", default="libero", help="registered simulator name")
+    parser.add_argument(
+        "--suite",
+        default=None,
+        help="default: libero_object for LIBERO, robotwin2_stack_blocks_two, else the first suite",
+    )
     parser.add_argument("--assets-root", default=str(STANDIN_ASSETS), help="RoboTwin assets (robotwin2 only)")
     parser.add_argument(
         "--point-light-shadows", action="store_true", help="RoboTwin's shadows (robotwin2 only)"
@@ -144,14 +161,16 @@ def main() -> None:
             line = {"bench": "env_throughput", "env": "robotwin2", "suite": suite, "workers": workers}
             print(json.dumps({**line, "chunk": chunk, **figures}), flush=True)
         return
-    args.suite, args.chunk = args.suite or "libero_object", args.chunk or 8
+    args.chunk = args.chunk or 8
+    suite = args.suite or ("libero_object" if args.env == "libero" else get_env_spec(args.env).suites[0])
     for workers in args.workers:
-        every, _ = measure(args.suite, workers, args.chunk, "every_step", args.seed)
-        at_chunk, rss = measure(args.suite, workers, args.chunk, "chunk", args.seed)
-        no_camera, _ = measure(args.suite, workers, args.chunk, "none", args.seed)
+        every, _ = measure(args.env, suite, workers, args.chunk, "every_step", args.seed)
+        at_chunk, rss = measure(args.env, suite, workers, args.chunk, "chunk", args.seed)
+        no_camera, _ = measure(args.env, suite, workers, args.chunk, "none", args.seed)
         line = {
             "bench": "env_throughput",
-            "suite": args.suite,
+            "env": args.env,
+            "suite": suite,
             "workers": workers,
             "chunk": args.chunk,
             "steps_per_s_render_every_step": round(every, 2),

@@ -4,6 +4,7 @@ Prints a per-task table and one JSON line per task:
     {"bench": "expert", "suite": ..., "task_id": ..., "successes": ..., "trials": ..., ...}
 
     python scripts/bench/expert_success.py --suite libero_spatial --tasks 0-9 --init-states 0-49 --workers 2
+    python scripts/bench/expert_success.py --env maniskill --tasks 0-3 --init-states 0-49
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--env", default="libero", choices=("libero", "maniskill"))
     parser.add_argument("--suite", default="libero_object", help="libero_object or libero_spatial")
     parser.add_argument("--tasks", default="0-9", help="task ids, e.g. 0,1,2 or 0-9")
     parser.add_argument("--init-states", default="0-49", help="initial-state ids, e.g. 0-49")
@@ -28,6 +30,10 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=None, help="default: the suite's OFT limit")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+
+    if args.env == "maniskill":
+        maniskill_main(args)
+        return
 
     from tqdm import tqdm
 
@@ -78,6 +84,42 @@ def main() -> None:
             "chunk": args.chunk,
             "median_steps": float(np.median(wins)) if wins else None,
             "failed_init_states": sorted(e.job.init_state_id for e in eps if not e.success),
+        }
+        print(json.dumps(line), flush=True)
+
+
+def maniskill_main(args: argparse.Namespace) -> None:
+    """The ManiSkill expert (verl/envs/maniskill/expert.py), closed loop, no cameras."""
+    from verl.envs.libero.expert_rollout import parse_ids
+    from verl.envs.maniskill import SUITE, maniskill_env_config, task
+    from verl.envs.maniskill.expert_rollout import run_expert
+    from verl.envs.pool import EnvPool
+
+    cfg = maniskill_env_config(
+        max_steps=args.max_steps, render_mode="none", privileged_obs=True, num_workers=args.workers
+    )
+    jobs = [(t, s) for t in parse_ids(args.tasks) for s in parse_ids(args.init_states)]
+    results: dict[int, list] = defaultdict(list)
+    start = time.time()
+    with EnvPool(cfg, num_workers=args.workers) as pool:
+        for ep in run_expert(pool, jobs):
+            results[ep.task_id].append(ep)
+    elapsed = time.time() - start
+    for task_id in sorted(results):
+        eps = results[task_id]
+        wins = [e.steps for e in eps if e.success]
+        line = {
+            "bench": "expert",
+            "env": "maniskill",
+            "suite": SUITE,
+            "task_id": task_id,
+            "task": task(task_id).env_id,
+            "successes": len(wins),
+            "trials": len(eps),
+            "median_steps": float(np.median(wins)) if wins else None,
+            "failed_seeds": sorted(e.seed for e in eps if not e.success),
+            "errors": sorted({e.error for e in eps if e.error}),
+            "wall_s": round(elapsed, 1),
         }
         print(json.dumps(line), flush=True)
 

@@ -413,3 +413,16 @@ def test_sft_checkpoint_runs_in_main_ppo(demo_dir, tmp_path):
     assert proc.returncode == 0, proc.stderr[-4000:]
     result = metrics_by_step(val)[0]
     assert result["val/episodes"] == 1 and "val/test_score/libero_object/task_0" in result
+
+
+def test_files_recording_their_suite_and_task_need_no_libero_lookup(tmp_path):
+    """Our collector records suite and task id (any simulator, e.g. ManiSkill): the reader takes the
+    task and the instruction from the file."""
+    rng = np.random.default_rng(1)
+    attrs = {"problem_info": {"language_instruction": "push the cube"}, "suite": "maniskill", "task_id": 1}
+    with LiberoDemoWriter(str(tmp_path / "PushCube-v1_demo.hdf5"), attrs) as w:
+        w.add_demo(_demo_steps(9, rng), init_state_id=4)
+    demos = load_demos(resolve_paths([str(tmp_path)]), "maniskill", drop_noops=False)
+    assert [(d.task_id, d.init_state_id, d.episode.instruction) for d in demos] == [(1, 4, "push the cube")]
+    with pytest.raises(ConfigError, match="data.task_ids"):
+        load_demos(resolve_paths([str(tmp_path)]), "maniskill", task_ids=[0])

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from verl.envs.config import EnvConfig
 
 # Packages that register the built-in simulators on import (cheap: no simulator import).
-BUILTIN_MODULES = ("verl.envs.libero", "verl.envs.robotwin")
+BUILTIN_MODULES = ("verl.envs.libero", "verl.envs.robotwin", "verl.envs.maniskill")
 
 _REGISTRY: dict[str, EnvSpec] = {}
 

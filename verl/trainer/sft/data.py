@@ -71,15 +71,31 @@ def _canonical(text: str) -> str:
     return re.sub(r"\s+", " ", text.strip().lower().rstrip("."))
 
 
-def task_of_file(path: str, suite: str) -> int:
-    """The task id in `suite` of a demonstration file, by its instruction or its official file name."""
+def recorded_task(path: str, suite: str) -> tuple[int, str] | None:
+    """(task id, instruction) of a file of scripts/collect_demos.py, which records its suite and task
+    id (any simulator); None for other files or another suite."""
     import h5py
-
-    from verl.envs.libero import suites
 
     with h5py.File(path, "r") as f:
         if DATA not in f:
             raise ConfigError(f"data.paths: {path} has no '{DATA}' group; not a LIBERO demonstration file")
+        attrs = dict(f[DATA].attrs)
+    if attrs.get("suite") != suite or "task_id" not in attrs:
+        return None
+    return int(attrs["task_id"]), instruction_of(path, attrs)
+
+
+def task_of_file(path: str, suite: str) -> int:
+    """The task id in `suite` of a demonstration file: recorded by our collector, else (LIBERO) by its
+    instruction or its official file name."""
+    import h5py
+
+    recorded = recorded_task(path, suite)
+    if recorded is not None:
+        return recorded[0]
+    from verl.envs.libero import suites
+
+    with h5py.File(path, "r") as f:
         instruction = _canonical(instruction_of(path, dict(f[DATA].attrs)))
     stem = os.path.basename(path).removesuffix(".hdf5").removesuffix("_demo")
     for task in range(suites.num_tasks(suite)):
@@ -113,10 +129,9 @@ def load_demos(
     """Read the demonstrations of the selected tasks, the first `demos_per_task` of each task.
 
     Instructions are replaced by the suite's canonical task language (what the simulator gives the
-    policy at evaluation). Raises ConfigError when a requested task has no demonstration.
+    policy at evaluation; files of our collector record it). Raises ConfigError when a requested task
+    has no demonstration.
     """
-    from verl.envs.libero import suites
-
     by_task: dict[int, list[Demo]] = {}
     for path in files:
         task = task_of_file(path, suite)
@@ -126,7 +141,13 @@ def load_demos(
         if demos_per_task is not None and len(have) >= demos_per_task:
             continue
         init_ids = _init_state_ids(path)
-        language = suites.task_language(suite, task)
+        recorded = recorded_task(path, suite)
+        if recorded is not None:
+            language = recorded[1]
+        else:
+            from verl.envs.libero import suites
+
+            language = suites.task_language(suite, task)
         for ep in read_episodes(path, load_wrist=load_wrist, drop_noops=drop_noops):
             if demos_per_task is not None and len(have) >= demos_per_task:
                 break
