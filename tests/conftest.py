@@ -13,9 +13,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("WANDB_SILENT", "true")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def ray_local():
-    """One local Ray instance for the whole session (starting Ray costs a few seconds)."""
+    """A local Ray instance shared by the tests that need one (starting Ray costs a few seconds). It is
+    started again if a test shut it down (the multi-node and CLI tests end their own Ray sessions)."""
     import ray
 
     if not ray.is_initialized():
@@ -26,4 +27,13 @@ def ray_local():
             runtime_env={"env_vars": {"MUJOCO_GL": os.environ["MUJOCO_GL"], "RAY_AUTH_MODE": "disabled"}},
         )
     yield ray
-    ray.shutdown()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shutdown_ray_at_exit():
+    yield
+    import sys
+
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()

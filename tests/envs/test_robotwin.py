@@ -167,13 +167,15 @@ def test_any_simulator_runs_under_another_interpreter(robotwin_venv):
     python = str(ROOT / ".venv-robotwin" / "bin" / "python")
     cfg = EnvConfig(name="toy", worker_python=python, step_timeout_s=5.0)
     with EnvPool(cfg, num_workers=1) as p:
-        assert python in psutil.Process(p.worker_pids()[0]).cmdline()
         start = p.reset([(0, ResetRequest("toy_reach", 0, 0))])[0]
         assert not start.failed, start.error
+        # Checked once the worker has answered (right after the spawn its command line may be empty).
+        assert python in psutil.Process(p.worker_pids()[0]).cmdline()
         result = p.step([(0, np.full((3, 3), 0.1))])[0]
         assert not result.failed, result.error
         np.testing.assert_allclose(result.obs["proprio"], start.obs["proprio"] + 0.3, atol=1e-6)
         victim = p.worker_pids()[0]
         os.kill(victim, signal.SIGKILL)
         assert "died" in p.step([(0, np.zeros((1, 3)))])[0].error
+        assert not p.reset([(0, ResetRequest("toy_reach", 0, 1))])[0].failed
         assert python in psutil.Process(p.worker_pids()[0]).cmdline()

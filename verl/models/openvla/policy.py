@@ -58,10 +58,12 @@ class OpenVLAPolicy(OpenVLAOFTPolicy):
         action_dim: int | None = None,
         use_proprio: bool | None = None,
         num_images_in_input: int | None = None,
+        attn_implementation: str | None = None,
         statistics_path: str | Path | None = None,
         dtype: torch.dtype = torch.float32,
         device: str | torch.device = "cpu",
         flip: bool = False,
+        image_pipeline: str = "jpeg_resize_crop",
         vocabulary: str = "action",
     ) -> OpenVLAPolicy:
         """Load a released `openvla/openvla-7b*` checkpoint or one this framework wrote.
@@ -90,10 +92,12 @@ class OpenVLAPolicy(OpenVLAOFTPolicy):
             action_dim=action_dim,
             use_proprio=False,
             num_images_in_input=1,
+            attn_implementation=attn_implementation,
             statistics_path=statistics_path,
             dtype=dtype,
             device=device,
             flip=flip,
+            image_pipeline=image_pipeline,
         )
         policy.vocabulary = vocabulary
         return policy

@@ -109,7 +109,9 @@ def from_schema(obj: Any, root_cls: type) -> Any:
             common = {
                 g.name: getattr(value, g.name) for g in dataclasses.fields(EnvConfig) if g.name != "sims"
             }
-            sims = {g.name: getattr(value, g.name) for g in dataclasses.fields(value) if g.name not in common}
+            # Only the active simulator's settings travel with the run: the other nodes may belong to
+            # simulators registered in this process only (plugins a worker does not import).
+            sims = {value.name: getattr(value, value.name)} if hasattr(value, value.name) else {}
             value = EnvConfig(**common, sims=sims)
         values[f.name] = value
     return root_cls(**values)
