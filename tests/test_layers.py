@@ -2,7 +2,7 @@
 
 Layers, lowest first: utils/protocol/single_controller; envs and models (which never import each
 other); configuration and pure algorithms (neither imports the other); workers; the drivers. Every
-import counts, including those inside functions; imports under `if TYPE_CHECKING:` do not.
+import counts, including those inside functions and under `if TYPE_CHECKING:`.
 """
 
 from __future__ import annotations
@@ -50,25 +50,14 @@ def layer_of(module: str) -> tuple[int, str]:
     return best[1], best[2]
 
 
-def _type_checking_blocks(tree: ast.AST) -> set[int]:
-    skip = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            for child in node.body:
-                skip.update(id(n) for n in ast.walk(child))
-    return skip
-
-
 def imports_of(path: Path, module: str) -> tuple[set[str], set[str]]:
-    """(every verl module imported anywhere in the file, those imported at module level)."""
+    """(every verl module imported anywhere in the file, type-checking imports included; those
+    imported at module level)."""
     tree = ast.parse(path.read_text())
-    skip = _type_checking_blocks(tree)
     top_level = {id(n) for n in tree.body}
     every, top = set(), set()
     package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
     for node in ast.walk(tree):
-        if id(node) in skip:
-            continue
         names = []
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]

@@ -10,13 +10,13 @@ from __future__ import annotations
 import importlib
 import math
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import Any
 
 from verl.envs.base import Env
 from verl.envs.spec import EnvSpec, ObservationSpec
 
-if TYPE_CHECKING:
-    from verl.envs.config import EnvConfig
+# Functions below take an `EnvConfig` (verl.envs.config), typed `Any` here: the config module imports
+# this registry to validate itself, and the registry must not import it back.
 
 # Packages that register the built-in simulators on import (cheap: no simulator import).
 BUILTIN_MODULES = ("verl.envs.libero", "verl.envs.robotwin", "verl.envs.maniskill")
@@ -55,13 +55,13 @@ def get_env_spec(name: str) -> EnvSpec:
     return _REGISTRY[name]
 
 
-def make_env(cfg: EnvConfig) -> Env:
+def make_env(cfg: Any) -> Env:
     """Build the simulator named by `cfg.name` in this process."""
     cfg.validate()
     return get_env_spec(cfg.name).make(cfg)
 
 
-def observation_spec(cfg: EnvConfig) -> ObservationSpec:
+def observation_spec(cfg: Any) -> ObservationSpec:
     """The cameras and proprio size the configured simulator produces."""
     return get_env_spec(cfg.name).observation(cfg)
 
@@ -71,7 +71,7 @@ def split_suites(suites: str) -> list[str]:
     return [s.strip() for s in str(suites).split(",") if s.strip()]
 
 
-def max_episode_steps(cfg: EnvConfig, suites: str | Iterable[str]) -> int:
+def max_episode_steps(cfg: Any, suites: str | Iterable[str]) -> int:
     """The longest episode (policy steps after any settling) over `suites`: env.max_steps when set,
     else the simulator's largest per-suite default."""
     if cfg.max_steps is not None:
@@ -83,6 +83,6 @@ def max_episode_steps(cfg: EnvConfig, suites: str | Iterable[str]) -> int:
     return max(spec.default_max_steps(s) for s in names)
 
 
-def max_decision_steps(cfg: EnvConfig, suites: str | Iterable[str], chunk: int) -> int:
+def max_decision_steps(cfg: Any, suites: str | Iterable[str], chunk: int) -> int:
     """Policy calls of the longest possible episode with `chunk` actions per call."""
     return math.ceil(max_episode_steps(cfg, suites) / chunk)

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from verl.envs.base import Env, ResetRequest
 
-if TYPE_CHECKING:
-    from verl.envs.config import EnvConfig
+# An `EnvConfig` (verl.envs.config), typed `Any` here: the config module reaches the specs through
+# the registry, so the spec module must not import it back.
+EnvConfig = Any
 
 
 @dataclass(frozen=True)
