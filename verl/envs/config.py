@@ -40,6 +40,11 @@ class EnvConfig:
     # the other groups' simulators step (1 = all in lockstep). Meant for GPU nodes; on CPU more
     # simulators than cores already hide the policy's time (scripts/bench/rollout_throughput.py).
     pipeline_stages: int = 1
+    # Start every episode in a new simulator process (the old one exits first). Slow: each episode
+    # then pays the interpreter's start-up, the imports and the simulator's build. It reproduces how
+    # SimpleVLA-RL runs its simulators (a new process per environment for every batch of prompts),
+    # for comparisons (scripts/bench/rollout_overlap.py); a training run has no reason to set it.
+    fresh_simulator_per_episode: bool = False
     # Seconds one `step` call (one action chunk) may take before its worker is killed and restarted
     # and its episode reported as failed.
     step_timeout_s: float = 60.0

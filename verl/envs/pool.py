@@ -180,6 +180,8 @@ class EnvPool:
         self._check_workers([i for i, _ in requests])
         for _, request in requests:
             self.spec.check_request(request)
+        if self.cfg.fresh_simulator_per_episode:
+            self._replace([i for i, _ in requests])
         results = self._exchange([(i, ("reset", r)) for i, r in requests], self.cfg.reset_timeout_s, "reset")
         for (i, request), result in zip(requests, results):
             self._workers[i].task = None if result.failed else (request.suite, request.task_id)
@@ -234,6 +236,14 @@ class EnvPool:
                 raise ValueError(f"worker index {i!r}; allowed: 0..{len(self._workers) - 1}")
         if len(set(indices)) != len(indices):
             raise ValueError(f"worker indices {indices} repeat; each worker takes one request per call")
+
+    def _replace(self, indices: list[int]) -> None:
+        """Swap workers `indices` for new processes (`env.fresh_simulator_per_episode`): the new ones
+        start together, then the old ones are asked to exit (and killed if they do not)."""
+        old = [self._workers[i] for i in indices]
+        for i in indices:
+            self._workers[i] = _start_worker(self.cfg, self.spec.module, self.runtime)
+        _shutdown(old)
 
     def _restart(self, i: int, why: str) -> EnvResult:
         """Replace worker i (killing it if needed) and report its episode as failed."""
