@@ -183,3 +183,17 @@ def test_workers_die_with_their_parent():
     while time.monotonic() < deadline and psutil.pid_exists(worker):
         time.sleep(0.1)
     assert not psutil.pid_exists(worker) or psutil.Process(worker).status() == psutil.STATUS_ZOMBIE
+
+
+def test_fresh_simulator_per_episode_starts_each_episode_in_a_new_process():
+    cfg = libero_env_config(fresh_simulator_per_episode=True, reset_timeout_s=120.0)
+    with EnvPool(cfg, num_workers=1) as pool:
+        first = pool.worker_pids()[0]
+        obs = [pool.reset([(0, ResetRequest("libero_object", 0, i))])[0].obs for i in (0, 0)]
+        second = pool.worker_pids()[0]
+        assert first != second and not psutil.pid_exists(first)
+        # A new process, the same episode: identical first observations.
+        assert np.array_equal(obs[0]["images"]["agentview"], obs[1]["images"]["agentview"])
+        pool.reset([(0, ResetRequest("libero_object", 0, 1))])
+        assert pool.worker_pids()[0] != second and not psutil.pid_exists(second)
+        assert pool.restarts == 0  # replacements, not failures
