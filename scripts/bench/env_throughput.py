@@ -8,6 +8,20 @@ Prints one JSON line per worker count, all three modes measured in the same run:
 steps/s counts env steps of all workers together per wall-clock second (resets excluded);
 rss_mib_per_worker is the largest worker RSS after the chunk-rendering run.
 
+For LIBERO, two more lines from the same run (scripts/bench/libero_reference.py; --no-reference skips
+them): LIBERO's own env stepped directly, the project's env in this process and the pool with one
+worker, on the same task, initial states and actions, with same-run ratios (machines differ by up
+to ~4x in physics speed, so only these ratios compare across machines):
+    {"bench": "env_throughput_reference", "suite": ..., "chunk": 8,
+     "direct_steps_per_s_no_camera": ..., "inprocess_steps_per_s_no_camera": ...,
+     "pool_steps_per_s_no_camera": ..., (same for render_every_step and render_at_chunk)
+     "pool_overhead_vs_direct_no_camera": direct / pool - 1, (and per render mode)
+     "chunk_render_fraction_of_no_camera": pool at chunk boundaries / pool without cameras, "host": ...}
+and the RSS of one worker with both cameras at 256x256 after --rss-episodes short episodes cycling
+through 5 tasks (every reset switches task):
+    {"bench": "env_rss", "suite": ..., "rss_mib_after_50_episodes": ..., "rss_mib_max": ...,
+     "rss_growth_mib": ..., "host": ...}
+
 With `--env robotwin2` (RoboTwin 2.0 workers in .venv-robotwin; the test-only stand-in Piper unless
 --assets-root names the official assets; raster shader, clean configuration), one line per worker count:
     {"bench": "env_throughput", "env": "robotwin2", "suite": ..., "workers": ..., "chunk": 25,
@@ -151,6 +165,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--chunk", type=int, default=None, help="default: 8 (LIBERO) / 25 (RoboTwin)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--no-reference", action="store_true", help="LIBERO: skip the direct-LIBERO reference and RSS lines"
+    )
+    parser.add_argument("--rss-episodes", type=int, default=50, help="LIBERO: episodes of the RSS line")
     args = parser.parse_args()
     if args.env == "robotwin2":
         suite, chunk = args.suite or "robotwin2_stack_blocks_two", args.chunk or 25
@@ -179,6 +197,12 @@ def main() -> None:
             "rss_mib_per_worker": round(rss, 1),
         }
         print(json.dumps(line), flush=True)
+    if args.env == "libero" and not args.no_reference:
+        from libero_reference import measure_reference, measure_rss  # scripts/bench/, next to this file
+
+        print(json.dumps(measure_reference(suite, args.chunk, args.seed)), flush=True)
+        rss = measure_rss(suite, args.chunk, args.rss_episodes, 5, 3, args.seed)
+        print(json.dumps(rss), flush=True)
 
 
 if __name__ == "__main__":

@@ -5,15 +5,18 @@ when a reset asks for another task. Episode protocol (OpenVLA-OFT's evaluation b
 set the fixed initial state, optionally perturb the objects, `num_steps_wait` dummy steps, then
 policy steps until the goal predicate holds (success) or `max_steps`.
 
-Memory: MuJoCo's asset cache is off, resets are soft (no model recompilation; the gripper's
-internal action state is cleared instead), unused cameras are not built, and freed heap is
-returned to the OS after each reset and each chunk.
+Memory: MuJoCo's asset cache is off, MuJoCo's copy of the last parsed XML model is freed once the
+simulator is built, resets are soft (no model recompilation; the gripper's internal action state is
+cleared instead), unused cameras are not built, a replaced simulator is collected before the next
+one is built, and freed heap is returned to the OS after each reset and each chunk.
 """
 
 from __future__ import annotations
 
 import ctypes
+import gc
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,6 +50,20 @@ def _malloc_trim() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc
         pass
+
+
+def _free_last_xml() -> None:
+    """Free the parsed XML model MuJoCo keeps from its last XML load (~230 MiB for a LIBERO scene:
+    decoded meshes and textures), held only for `mj_saveLastXML`, which nothing here calls.
+    The Python bindings do not expose `mj_freeLastXML`, so it is called from the library they load."""
+    import mujoco
+
+    for lib in sorted(Path(mujoco.__file__).parent.glob("libmujoco.so*")):
+        try:
+            ctypes.CDLL(str(lib)).mj_freeLastXML()
+        except (OSError, AttributeError):
+            continue
+        return
 
 
 @dataclass
@@ -103,6 +120,7 @@ class LiberoEnv:
             )
         else:
             env = ControlEnv(use_camera_obs=False, has_offscreen_renderer=False, **kwargs)
+        _free_last_xml()
         if self._cameras:
             shrink_render_buffers(env.env.sim, self.settings.camera_size)
         self._env = env
@@ -118,6 +136,10 @@ class LiberoEnv:
         if self._env is not None:
             env, self._env = self._env, None
             env.close()
+            # robosuite's objects hold reference cycles: collect the old simulator now, not after the
+            # next one is built next to it.
+            del env
+            gc.collect()
             _malloc_trim()
 
     def close(self) -> None:
