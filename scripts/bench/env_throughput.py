@@ -169,6 +169,9 @@ def main() -> None:
         "--no-reference", action="store_true", help="LIBERO: skip the direct-LIBERO reference and RSS lines"
     )
     parser.add_argument("--rss-episodes", type=int, default=50, help="LIBERO: episodes of the RSS line")
+    parser.add_argument(
+        "--reference-repeats", type=int, default=3, help="LIBERO: passes of the reference rows (best of)"
+    )
     args = parser.parse_args()
     if args.env == "robotwin2":
         suite, chunk = args.suite or "robotwin2_stack_blocks_two", args.chunk or 25
@@ -200,7 +203,7 @@ def main() -> None:
     if args.env == "libero" and not args.no_reference:
         from libero_reference import measure_reference, measure_rss  # scripts/bench/, next to this file
 
-        print(json.dumps(measure_reference(suite, args.chunk, args.seed)), flush=True)
+        print(json.dumps(measure_reference(suite, args.chunk, args.seed, args.reference_repeats)), flush=True)
         rss = measure_rss(suite, args.chunk, args.rss_episodes, 5, 3, args.seed)
         print(json.dumps(rss), flush=True)
 
