@@ -219,6 +219,7 @@ class ActorRolloutWorker(Worker):
             rollout_env_steps=stats.env_steps if stats else 0,
             # Everything the rollout keeps on the host for training, per policy call per environment.
             bytes_per_decision_step=out.select(non_tensor_keys=["jpegs", "instruction"]).nbytes() / decisions,
+            image_bytes_per_decision_step=out.select([], ["jpegs"]).nbytes() / decisions,
         )
         return out
 
