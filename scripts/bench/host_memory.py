@@ -196,16 +196,16 @@ def _shm_used() -> int:
     return shutil.disk_usage("/dev/shm").used
 
 
-def measure(args: argparse.Namespace) -> None:
-    out = Path(tempfile.mkdtemp(prefix="host_memory_")) / "run"
-    trajectories = args.prompts * args.n_samples
-    overrides = [
+def run_overrides(args: argparse.Namespace, tasks: list[int], out: Path) -> list[str]:
+    """The scaled-down run: the tiny policy on libero_object, one prompt per task, every group kept."""
+    trajectories = len(tasks) * args.n_samples
+    return [
         f"actor_rollout_ref.model.path={TINY}",
         "data.task_suite_name=libero_object",
-        f"data.task_ids=[{','.join(str(i) for i in range(args.prompts))}]",
+        f"data.task_ids=[{','.join(str(t) for t in tasks)}]",
         "data.train_init_states=0-9",
         f"data.n_samples={args.n_samples}",
-        f"data.train_batch_size={args.prompts}",
+        f"data.train_batch_size={len(tasks)}",
         "data.filter_accuracy=false",
         f"actor_rollout_ref.actor.ppo_mini_batch_size={trajectories}",
         "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=2",
@@ -222,28 +222,35 @@ def measure(args: argparse.Namespace) -> None:
         "trainer.logger=[jsonl]",
         f"trainer.default_local_dir={out}",
     ]
+
+
+def run_sampled(overrides: list[str], log: Path) -> Sampler:
+    """Run the trainer CLI to its end while a `Sampler` records its processes; the sampler."""
     env = {**os.environ, "MUJOCO_GL": "egl", "PYOPENGL_PLATFORM": "egl", "RAY_AUTH_MODE": "disabled"}
-    start = time.time()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "verl.trainer.main_ppo", *overrides],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(out.parent / "stderr.log", "w"),
-    )
-    sampler = Sampler(proc.pid)
-    sampler.start()
-    rc = proc.wait()
+    with open(log, "w") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "verl.trainer.main_ppo", *overrides],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+        sampler = Sampler(proc.pid)
+        sampler.start()
+        rc = proc.wait()
     sampler.stop.set()
     sampler.join()
     if rc != 0:
-        raise SystemExit(f"the run failed (exit {rc}); see {out.parent / 'stderr.log'}")
-    metrics = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
-    m = metrics[-1]
-    image = m["rollout/image_bytes_per_decision_step"]
+        raise SystemExit(f"the run failed (exit {rc}); see {log}")
+    return sampler
+
+
+def measured_settings(
+    args: argparse.Namespace, trajectories: int, image_bytes: float, rounds: int
+) -> HostPlanSettings:
+    """The plan's settings for the scaled-down run (tiny policy: 112 px images, 8 x 7 tokens, proprio 8)."""
     light, added = per_decision_tensors(8 * 7, 8)
-    rounds = max(int(x.get("sampling/rounds", 1)) for x in metrics)
-    settings = HostPlanSettings(
+    return HostPlanSettings(
         ranks_per_node=args.workers,
         nodes=1,
         env_workers_per_rank=args.env_workers,
@@ -251,7 +258,7 @@ def measure(args: argparse.Namespace) -> None:
         trajectories_per_step=trajectories,
         sampling_rounds=rounds,
         decision_steps=math.ceil(args.max_steps / 8),
-        heavy_per_decision=int(image),
+        heavy_per_decision=int(image_bytes),
         light_per_decision=light,
         driver_added_per_decision=added,
         decoded_per_decision=112 * 112 * 3,
@@ -263,7 +270,31 @@ def measure(args: argparse.Namespace) -> None:
         ray_other_rss=args.ray_other_rss_mib * MIB,
         dataflow=args.dataflow,
     )
+
+
+def measure(args: argparse.Namespace) -> None:
+    out = Path(tempfile.mkdtemp(prefix="host_memory_")) / "run"
+    tasks = [int(t) for t in args.tasks.split(",")]
+    trajectories = len(tasks) * args.n_samples
+    start = time.time()
+    sampler = run_sampled(run_overrides(args, tasks, out), out.parent / "stderr.log")
+    metrics = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    m = metrics[-1]
+    image = m["rollout/image_bytes_per_decision_step"]
+    rounds = max(int(x.get("sampling/rounds", 1)) for x in metrics)
+    settings = measured_settings(args, trajectories, image, rounds)
     plan = phase_items(settings, "step")
+    # Tensors are padded to the longest episode, images kept for the steps taken: the plan counts every
+    # episode at full length; at the run's mean length for the comparison.
+    tensors = settings.decision_steps * (settings.light_per_decision + settings.driver_added_per_decision)
+    images_through_driver = args.dataflow == "round_trip"
+    driver_bytes = {
+        "measured": round(m["perf/driver_bytes_per_trajectory"]),
+        "plan_at_measured_length": round(
+            tensors + (image * m["rollout/decision_steps_mean"] if images_through_driver else 0)
+        ),
+        "plan_worst_case": tensors + (int(image) * settings.decision_steps if images_through_driver else 0),
+    }
     predicted = {
         "driver": plan["driver"] + plan["trajectories_driver"],
         "workers": plan["workers"] + plan["trajectories_workers"] + plan["decoded_images"],
@@ -272,36 +303,30 @@ def measure(args: argparse.Namespace) -> None:
         "ray_other": plan["ray_other"],
         "object_store": plan["trajectories_object_store"],
     }
-    measured = {k: v for k, v in sampler.peak.items()}
-    print(
-        json.dumps(
-            {
-                "bench": "host_memory_measure",
-                "dataflow": args.dataflow,
-                "seconds": round(time.time() - start, 1),
-                "samples": sampler.samples,
-                "measured_peak_mib": {k: round(v / MIB) for k, v in measured.items()},
-                "measured_peak_total_pss_mib": round(sampler.peak_total / MIB),
-                "measured_peak_total_rss_mib": round(sampler.peak_rss_total / MIB),
-                "predicted_mib": {k: round(v / MIB, 1) for k, v in predicted.items()},
-                "predicted_total_mib": round(total(plan) / MIB),
-                "trajectory_bytes_predicted": {k: plan[k] for k in plan if k.startswith("trajectories")},
-                "driver_bytes_per_trajectory": {
-                    "measured": round(m["perf/driver_bytes_per_trajectory"]),
-                    "plan": settings.decision_steps
-                    * (light + added + (int(image) if args.dataflow == "round_trip" else 0)),
-                },
-                "image_bytes_per_decision_step": round(image),
-                "bytes_per_decision_step": round(m["rollout/bytes_per_decision_step"]),
-                "sampling_rounds": rounds,
-                "trajectories": trajectories,
-                "workers": args.workers,
-                "env_workers_per_worker": args.env_workers,
-                "max_steps": args.max_steps,
-                "steps": args.steps,
-            }
-        )
-    )
+    record = {
+        "bench": "host_memory_measure",
+        "dataflow": args.dataflow,
+        "seconds": round(time.time() - start, 1),
+        "samples": sampler.samples,
+        "measured_peak_mib": {k: round(v / MIB) for k, v in sampler.peak.items()},
+        "measured_peak_total_pss_mib": round(sampler.peak_total / MIB),
+        "measured_peak_total_rss_mib": round(sampler.peak_rss_total / MIB),
+        "predicted_mib": {k: round(v / MIB, 1) for k, v in predicted.items()},
+        "predicted_total_mib": round(total(plan) / MIB),
+        "trajectory_bytes_predicted": {k: plan[k] for k in plan if k.startswith("trajectories")},
+        "driver_bytes_per_trajectory": driver_bytes,
+        "image_bytes_per_decision_step": round(image),
+        "bytes_per_decision_step": round(m["rollout/bytes_per_decision_step"]),
+        "decision_steps_mean": m["rollout/decision_steps_mean"],
+        "sampling_rounds": rounds,
+        "trajectories": trajectories,
+        "workers": args.workers,
+        "env_workers_per_worker": args.env_workers,
+        "max_steps": args.max_steps,
+        "steps": args.steps,
+        "run_dir": str(out),
+    }
+    print(json.dumps(record))
 
 
 def main() -> None:
@@ -317,7 +342,7 @@ def main() -> None:
     parser.add_argument("--ray-other-rss-mib", type=int, help="Ray's idle workers and small actors")
     parser.add_argument("--workers", type=int, default=2, help="--measure: FSDP ranks on CPU")
     parser.add_argument("--env-workers", type=int, default=2, help="--measure: simulators per rank")
-    parser.add_argument("--prompts", type=int, default=2, help="--measure: train_batch_size")
+    parser.add_argument("--tasks", default="0,1", help="--measure: libero_object task ids, one prompt each")
     parser.add_argument("--n-samples", type=int, default=4, help="--measure: group size")
     parser.add_argument("--max-steps", type=int, default=64, help="--measure: env steps per episode")
     parser.add_argument("--steps", type=int, default=2, help="--measure: RL steps")

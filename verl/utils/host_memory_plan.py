@@ -15,16 +15,17 @@ round (train_batch_size x oversample_factor x n_samples), kept `trajectories_per
 
 - "round_trip" (every field through the driver, the data flow before the reduction): the last round's
   output in the workers and in the object store (the call's return values), the driver's copy of it
-  plus the groups kept in earlier rounds; then the kept batch serialised into the object store twice
-  (old log-probs, update) and deserialised by the workers twice;
+  plus the groups kept in earlier rounds (the driver's index and concat copy tensors but share the
+  images' bytes objects); then the kept batch serialised into the object store twice (old log-probs,
+  update) and deserialised by the workers twice (the decode cache keeps the first copy's images);
 - "heavy_stays" (after it): each worker puts every trajectory's images into the object store once and
   returns only the light fields; the driver puts each rank's light part into the store once for both
   calls; the training rank fetches its images from the store once per step.
 
 Plus, in the workers, the step's decoded images (the actor's decode cache, `decoded_per_decision`
 bytes per decision step). Checkpoints and start-up are phases of their own: rank 0 gathers the full
-fp32 state dict on the host (and a clone of it) to save it; at start-up every rank reads the full fp32 model on the host
-before `fully_shard` moves its shard to the device.
+fp32 state dict on the host (and a clone of it) to save it; at start-up every rank reads the full
+fp32 model on the host before `fully_shard` moves its shard to the device.
 
 Plans count the worst case: every episode runs to `decision_steps`, the last sampling round arrives
 when the step lacks one group. Everything here is integer arithmetic; `scripts/bench/host_memory.py`
