@@ -94,6 +94,10 @@ def test_grpo_checkpoint_kill_resume_and_val_only(tiny_ckpt, tmp_path):
         # Per-task training success: the step's rollouts cover at least one of tasks 0 and 1.
         assert any(f"train_verify_score/libero_object/task_{t}" in m for t in (0, 1))
         assert m["rollout/bytes_per_decision_step"] < 150_000
+        # The images (2 decision steps x ~26 KB) stay in the object store; the driver holds refs and
+        # the per-token tensors (~3 KB a trajectory).
+        assert m["perf/driver_bytes_per_trajectory"] < 10_000
+        assert m["rollout/image_bytes_per_decision_step"] > 5_000
     assert (ref / "global_step_2" / "COMPLETE").is_file()
     actor_dir = ref / "global_step_2" / "actor"
     for name in (

@@ -17,7 +17,8 @@ import ray
 from ray.util.placement_group import PlacementGroup, placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-from verl.single_controller.dispatch import Dispatch, collect, dispatch
+from verl.protocol import DataProto
+from verl.single_controller.dispatch import Dispatch, collect, dispatch, split_for_ranks
 
 
 @dataclass
@@ -185,6 +186,12 @@ class RayWorkerGroup:
         if not blocking:
             return refs
         return self.wait(refs, dispatch_mode, self.call_timeout_s, method)
+
+    def put_per_rank(self, data: DataProto) -> list[ray.ObjectRef]:
+        """Each rank's part of `data` (the DP_COMPUTE_PROTO split) put into the object store once: pass the
+        list to several calls with Dispatch.ALL_TO_ALL and each rank reads the same object every time,
+        where passing `data` itself would serialise it again for every call."""
+        return [ray.put(part) for part in split_for_ranks(data, self.world_size)]
 
     @staticmethod
     def wait(

@@ -28,6 +28,7 @@ from verl.utils.device import resolve_device
 from verl.utils.offload import move_optimizer_state
 from verl.utils.progress import report
 from verl.utils.weight_sync import build_replica, rollout_dtype, sync_replica
+from verl.workers import heavy_fields
 from verl.workers.actor.dp_actor import ActorSettings, DataParallelPPOActor
 from verl.workers.policy_setup import (
     adamw,
@@ -141,6 +142,8 @@ class ActorRolloutWorker(Worker):
             seed=config.trainer.seed,
         )
         self.actor = DataParallelPPOActor(policy, self.optimizer, self.scheduler, settings, self.device)
+        # The step's trajectory images fetched from the object store (see `heavy_fields`).
+        self.fetched = heavy_fields.FetchMemo()
         self.pool = None
         n_params = sum(p.numel() for p in policy.model.parameters())
         return {
@@ -159,7 +162,10 @@ class ActorRolloutWorker(Worker):
 
     # ------------------------------------------------------------------ rollout
     def generate_sequences(self, prompts: DataProto) -> DataProto:
-        """Roll out every row of `prompts` (one episode each); greedy when meta_info["validate"]."""
+        """Roll out every row of `prompts` (one episode each); greedy when meta_info["validate"].
+
+        The images stay on this node: in training each trajectory's are put into the object store and
+        the result holds their object refs (`heavy_fields`); validation does not return them."""
         from verl.envs.video import save_video, video_name
 
         validate = bool(prompts.meta_info.get("validate", False))
@@ -219,8 +225,13 @@ class ActorRolloutWorker(Worker):
             rollout_env_steps=stats.env_steps if stats else 0,
             # Everything the rollout keeps on the host for training, per policy call per environment.
             bytes_per_decision_step=out.select(non_tensor_keys=["jpegs", "instruction"]).nbytes() / decisions,
+            image_bytes_per_decision_step=out.select([], ["jpegs"]).nbytes() / decisions,
         )
-        return out
+        if validate:
+            return out.select(
+                non_tensor_keys=[k for k in out.non_tensor_batch if k not in heavy_fields.HEAVY_KEYS]
+            )
+        return heavy_fields.stash(out)
 
     def _max_decisions(self) -> int:
         """Decision steps of the longest possible episode over the configured suites."""
@@ -230,6 +241,7 @@ class ActorRolloutWorker(Worker):
 
     # ------------------------------------------------------------------ actor
     def compute_log_prob(self, data: DataProto) -> DataProto:
+        data = self.fetched.fetch(data)
         temperature = self.config.actor_rollout_ref.rollout.temperature
         size = (
             self.config.actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu
@@ -240,6 +252,7 @@ class ActorRolloutWorker(Worker):
         return DataProto.from_dict(tensors={"old_log_probs": log_probs, "old_entropy": entropy})
 
     def compute_ref_log_prob(self, data: DataProto) -> DataProto:
+        data = self.fetched.fetch(data)
         temperature = self.config.actor_rollout_ref.rollout.temperature
         log_probs, _ = self.actor.compute_log_prob(
             data,
@@ -249,7 +262,10 @@ class ActorRolloutWorker(Worker):
         )
         return DataProto.from_dict(tensors={"ref_log_probs": log_probs})
 
-    def update_actor(self, data: DataProto) -> dict[str, float]:
+    def update_actor(self, data: DataProto, extra: DataProto | None = None) -> dict[str, float]:
+        """One PPO update on this rank's part of the step; `extra` holds what the driver added to the part
+        it sent to `compute_log_prob` (advantages, old log-probs), so the part itself travels once."""
+        data = self.fetched.fetch(data if extra is None else data.union(extra))
         offload = self.config.actor_rollout_ref.actor.fsdp_config.optimizer_offload
         if offload:
             move_optimizer_state(self.optimizer, self.device)
@@ -257,6 +273,7 @@ class ActorRolloutWorker(Worker):
         # Old log-probs, reference log-probs and the update decoded each image once; the next step's differ.
         metrics.update(self.actor.images.stats())
         self.actor.images.clear()
+        self.fetched.clear()
         if offload:
             move_optimizer_state(self.optimizer, "cpu")
         metrics.update(self._sync_rollout_weights())

@@ -52,6 +52,11 @@ def trajectory_metrics(batch: DataProto, step_seconds: float) -> dict[str, float
         "response_length/min": float(finish.min()),
         "rollout/decision_steps_mean": float(decisions.mean()),
         "rollout/bytes_per_decision_step": float(batch.meta_info.get("bytes_per_decision_step", 0.0)),
+        "rollout/image_bytes_per_decision_step": float(
+            batch.meta_info.get("image_bytes_per_decision_step", 0.0)
+        ),
         "perf/trajectories_per_s": len(batch) / step_seconds if step_seconds else 0.0,
+        # What the driver holds per trained trajectory (object refs count as pointers).
+        "perf/driver_bytes_per_trajectory": batch.nbytes() / len(batch),
         "perf/driver_rss_gib": psutil.Process().memory_info().rss / 2**30,
     }

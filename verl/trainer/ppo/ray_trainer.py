@@ -138,6 +138,7 @@ class RayTrainer(WorkerGroupOwner):
             self.global_step += 1
             if batch is not None:
                 metrics.update(trajectory_metrics(batch, metrics["timing/step"]))
+            batch = None  # its images' objects are freed now, not after the next step's rollout
             if trainer_cfg.test_freq > 0 and self.global_step % trainer_cfg.test_freq == 0:
                 with timer("testing", metrics):
                     last_val = self._validate()
@@ -156,15 +157,23 @@ class RayTrainer(WorkerGroupOwner):
 
     def _train_step(self, metrics: dict[str, float]) -> DataProto | None:
         """sample groups -> old log-probs (-> reference log-probs) -> advantages -> update; None when
-        dynamic sampling kept nothing to train on (the step is skipped)."""
-        dp = Dispatch.DP_COMPUTE_PROTO
+        dynamic sampling kept nothing to train on (the step is skipped).
+
+        Each rank's part of the kept batch is put into the object store once and read by every call;
+        the update gets what the driver added since (old log-probs, advantages) next to it. The images
+        are not in it at all: the batch holds object refs to them (`verl.workers.heavy_fields`)."""
+        per_rank = Dispatch.ALL_TO_ALL
         with timer("gen", metrics):
             batch = self._sample_groups(metrics)
         metrics["perf/env_steps_per_s"] = metrics["rollout/env_steps"] / metrics["timing/gen"]
         if batch is None:
             return None
+        parts = self.wg.put_per_rank(batch)
+        sent = set(batch.tensor_keys())
         with timer("old_log_prob", metrics):
-            batch = batch.union(self.wg.call("compute_log_prob", batch, dispatch_mode=dp))
+            batch = batch.union(
+                DataProto.concat(self.wg.call("compute_log_prob", parts, dispatch_mode=per_rank))
+            )
         # The recomputed log-probs must equal the sampling-time ones (same weights, same pixels).
         valid = batch.batch["response_mask"].bool()
         if valid.any():
@@ -173,12 +182,20 @@ class RayTrainer(WorkerGroupOwner):
             metrics["rollout/log_prob_gap_mean"] = float(gap.mean())
         if self.config.actor_rollout_ref.actor.kl_loss_coef > 0:
             with timer("ref", metrics):
-                batch = batch.union(self.wg.call("compute_ref_log_prob", batch, dispatch_mode=dp))
+                ref = self.wg.call("compute_ref_log_prob", parts, dispatch_mode=per_rank)
+                batch = batch.union(DataProto.concat(ref))
         with timer("adv", metrics):
             batch = self._advantages(batch, metrics)
         with timer("update_actor", metrics):
             batch.meta_info["global_step"] = self.global_step
-            actor_metrics = self.wg.call("update_actor", batch, dispatch_mode=dp)
+            added = batch.select(
+                [k for k in batch.tensor_keys() if k not in sent],
+                non_tensor_keys=[],
+                meta_keys=["global_step"],
+            )
+            actor_metrics = self.wg.call(
+                "update_actor", parts, self.wg.put_per_rank(added), dispatch_mode=per_rank
+            )
             metrics.update({k: float(np.mean([m[k] for m in actor_metrics])) for k in actor_metrics[0]})
         return batch
 
