@@ -125,12 +125,14 @@ def main() -> None:
     parser.add_argument(
         "--configs", nargs="*", default=["4x1", "4x2", "6x2", "6x3"], help="<simulators>x<stages>"
     )
-    parser.add_argument("--baseline", default="4x1", help="<simulators>x1 of the SimpleVLA-RL-style run")
+    parser.add_argument(
+        "--baseline", default="4x1", help='<simulators>x1 of the SimpleVLA-RL-style run ("" to skip it)'
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads (a Ray actor gets 1 CPU)")
     args = parser.parse_args()
     os.environ.setdefault("MUJOCO_GL", "egl")
     configs = [parse_config(c) for c in args.configs]
-    base_workers, base_stages = parse_config(args.baseline)
+    base = parse_config(args.baseline) if args.baseline else None
 
     import torch
 
@@ -170,21 +172,18 @@ def main() -> None:
             record(
                 run("lockstep" if stages == 1 else "pipelined", workers, stages, episodes, stand_in(), args)
             )
-        baseline = run(
-            "baseline",
-            base_workers,
-            base_stages,
-            episodes,
-            stand_in(),
-            args,
-            render_mode="every_step",
-            fresh=True,
-        )
-        record(baseline)
+        baseline = None
+        if base is not None:
+            baseline = run(
+                "baseline", *base, episodes, stand_in(), args, render_mode="every_step", fresh=True
+            )
+            record(baseline)
     limit = max((r["env_steps_per_s"] for r in records if r["config"].startswith("sim_limit")), default=None)
     for line in records:
         line["fraction_of_sim_limit"] = round(line["env_steps_per_s"] / limit, 3) if limit else None
-        line["speedup_vs_baseline"] = round(line["env_steps_per_s"] / baseline["env_steps_per_s"], 2)
+        line["speedup_vs_baseline"] = (
+            round(line["env_steps_per_s"] / baseline["env_steps_per_s"], 2) if baseline else None
+        )
         print(json.dumps(line), flush=True)
     policy_runs = [r for r in records if not r["config"].startswith(("sim_limit", "baseline"))]
     best = max(policy_runs, key=lambda r: r["env_steps_per_s"]) if policy_runs else None

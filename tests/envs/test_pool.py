@@ -197,3 +197,11 @@ def test_fresh_simulator_per_episode_starts_each_episode_in_a_new_process():
         pool.reset([(0, ResetRequest("libero_object", 0, 1))])
         assert pool.worker_pids()[0] != second and not psutil.pid_exists(second)
         assert pool.restarts == 0  # replacements, not failures
+
+
+def test_workers_run_single_threaded_unless_told_otherwise(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    with EnvPool(libero_env_config(), num_workers=1) as pool:
+        environ = psutil.Process(pool.worker_pids()[0]).environ()
+    assert environ["LP_NUM_THREADS"] == "1" and environ["OPENBLAS_NUM_THREADS"] == "1"
+    assert environ["OMP_NUM_THREADS"] == "3"  # the caller's setting wins

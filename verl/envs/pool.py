@@ -31,6 +31,7 @@ from verl.envs.registry import get_env_spec
 from verl.envs.spec import EnvSpec, WorkerRuntime
 
 _SHUTDOWN_GRACE_S = 10.0
+SINGLE_THREAD_VARS = ("LP_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 # A worker in a numpy-1 venv (RoboTwin) pickles arrays under `numpy.core` names, which numpy 2 still
 # loads but warns about on first use.
 warnings.filterwarnings("ignore", message=r"numpy\.core\.\w+ is deprecated", category=DeprecationWarning)
@@ -82,6 +83,11 @@ def _start_worker(cfg: EnvConfig, module: str, runtime: WorkerRuntime) -> _Worke
         env["MUJOCO_EGL_DEVICE_ID"] = device
     # One malloc arena: the renderer's threads otherwise keep ~50 MiB of freed heap each.
     env.setdefault("MALLOC_ARENA_MAX", "1")
+    # One thread per simulator process for software rendering (Mesa llvmpipe) and numerical libraries:
+    # the pool's processes are the parallelism. With their defaults (a thread per core each) several
+    # simulators per core contend for the cores (scripts/bench/rollout_overlap.py).
+    for name in SINGLE_THREAD_VARS:
+        env.setdefault(name, "1")
     try:
         proc = subprocess.Popen(
             [
