@@ -9,6 +9,8 @@ configuration runs the same episodes (tasks, initial states, seeds, actions, ste
   sent back as soon as a chunk returns (no policy, no device time).
 - `lockstep <n>x1`: the stand-in with every simulator in one group (`env.pipeline_stages=1`).
 - `pipelined <n>x<k>`: the stand-in with k groups: the device works on one group while the others step.
+- `continuous <n>x0`: the stand-in with no fixed groups (`env.pipeline_stages=0`): each device call
+  takes every simulator whose chunk has returned by then.
 - `baseline <n>x1`: SimpleVLA-RL's way with the framework's own switches: lockstep, cameras rendered
   every step (`env.render_mode=every_step`), a new simulator process per episode
   (`env.fresh_simulator_per_episode=true`).
@@ -55,8 +57,8 @@ def parse_config(text: str) -> tuple[int, int]:
         workers, stages = (int(x) for x in text.lower().split("x"))
     except ValueError:
         raise SystemExit(f"{text!r}: allowed form <simulators>x<stages>, e.g. 6x2") from None
-    if not 1 <= stages <= workers:
-        raise SystemExit(f"{text!r}: stages must be 1..simulators")
+    if not 0 <= stages <= workers:
+        raise SystemExit(f"{text!r}: stages must be 0..simulators (0: no fixed groups)")
     return workers, stages
 
 
@@ -123,7 +125,10 @@ def main() -> None:
     parser.add_argument("--device-b-ms", type=float, default=DEFAULT_B_MS, help="device time per observation")
     parser.add_argument("--sim-limits", type=int, nargs="*", default=[2, 4, 6], help="simulator counts")
     parser.add_argument(
-        "--configs", nargs="*", default=["4x1", "4x2", "6x2", "6x3"], help="<simulators>x<stages>"
+        "--configs",
+        nargs="*",
+        default=["4x1", "4x2", "6x2", "6x3", "4x0", "6x0"],
+        help="<simulators>x<stages>",
     )
     parser.add_argument(
         "--baseline", default="4x1", help='<simulators>x1 of the SimpleVLA-RL-style run ("" to skip it)'
@@ -169,9 +174,8 @@ def main() -> None:
                 )
             )
         for workers, stages in configs:
-            record(
-                run("lockstep" if stages == 1 else "pipelined", workers, stages, episodes, stand_in(), args)
-            )
+            kind = {0: "continuous", 1: "lockstep"}.get(stages, "pipelined")
+            record(run(kind, workers, stages, episodes, stand_in(), args))
         baseline = None
         if base is not None:
             baseline = run(

@@ -63,7 +63,8 @@ def test_config_is_a_structured_config():
             ">= 0",
         ),
         ({"render_mode": "none", "use_wrist_image": True}, "env.libero.use_wrist_image", "chunk"),
-        ({"num_workers": 2, "pipeline_stages": 3}, "env.pipeline_stages", "1..env.num_workers (2)"),
+        ({"num_workers": 2, "pipeline_stages": 3}, "env.pipeline_stages", "0..env.num_workers (2)"),
+        ({"num_workers": 2, "pipeline_stages": -1}, "env.pipeline_stages", "0..env.num_workers (2)"),
     ],
 )
 def test_validate_names_the_field_and_allowed_values(overrides, field, allowed):

@@ -205,3 +205,15 @@ def test_workers_run_single_threaded_unless_told_otherwise(monkeypatch):
         environ = psutil.Process(pool.worker_pids()[0]).environ()
     assert environ["LP_NUM_THREADS"] == "1" and environ["OPENBLAS_NUM_THREADS"] == "1"
     assert environ["OMP_NUM_THREADS"] == "3"  # the caller's setting wins
+
+
+def test_receive_ready_returns_finished_chunks_first():
+    with EnvPool(libero_env_config(step_timeout_s=STEP_TIMEOUT_S), num_workers=2) as pool:
+        pool.reset([(w, ResetRequest("libero_object", 0, w)) for w in range(2)])
+        pool.debug_hang_next_step(1, 3.0)
+        pool.send_step([(0, _still()), (1, _still())])
+        first = pool.receive_ready([0, 1])  # worker 0's chunk; worker 1 sleeps 3 s first
+        assert [w for w, _ in first] == [0] and first[0][1].steps == 8
+        assert pool.receive_ready([1], block=False) == []  # still sleeping, not waited for
+        (late,) = pool.receive_ready([1])
+        assert late[0] == 1 and late[1].steps == 8 and not late[1].failed

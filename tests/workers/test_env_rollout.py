@@ -137,5 +137,60 @@ def test_pipelined_rollout_overlaps_groups_and_gives_the_same_episodes():
     # ... and computes group 1's actions while group 0's chunk is in flight.
     send0 = pool.calls.index(("send", (0, 2)))
     assert pool.calls.index(("send", (1, 3))) < pool.calls.index(("collect", (0, 2)), send0)
-    with pytest.raises(ValueError, match=r"stages=5; allowed: 1\.\.4"):
+    with pytest.raises(ValueError, match=r"stages=5; allowed: 0\.\.4"):
         run_episodes(fake_act, pool, episodes, micro_batch_size=4, stages=5)
+
+
+class TimedPool(ScriptedPool):
+    """A scripted pool whose chunks finish in order of `speed[w]` ticks: worker w's chunk is ready
+    after speed[w] calls to `receive_ready` (the slow worker of a group no longer holds the others)."""
+
+    def __init__(self, num_workers, lengths, speed):
+        super().__init__(num_workers, lengths)
+        self.speed = speed
+        self.age = {}
+
+    def send_step(self, requests):
+        super().send_step(requests)
+        for w, _ in requests:
+            self.age[w] = 0
+
+    def receive_ready(self, workers, block=True):
+        self.calls.append(("ready", tuple(workers), block))
+        for w in workers:
+            self.age[w] += 1
+        done = [w for w in workers if self.age[w] >= self.speed[w]]
+        if block and not done:
+            slowest = min(workers, key=lambda w: self.speed[w] - self.age[w])
+            self.age[slowest] = self.speed[slowest]
+            done = [slowest]
+        return [(w, self.results.pop(w)) for w in done]
+
+
+def test_continuous_rollout_takes_whoever_is_ready_and_gives_the_same_episodes():
+    lengths = {(t, i): 8 * (1 + (i % 4)) + t for t in range(2) for i in range(10)}
+    episodes = [Episode("s", i % 2, i, i) for i in range(10)]
+    lockstep, _ = run_episodes(fake_act, ScriptedPool(4, lengths), episodes, micro_batch_size=4)
+    pool = TimedPool(4, lengths, speed={0: 1, 1: 1, 2: 3, 3: 5})
+    batches, keys_seen = [], []
+
+    def act(observations, keys):
+        batches.append(tuple(sorted(o["w"] for o in observations)))
+        keys_seen.extend(keys)
+        return fake_act(observations, keys)
+
+    flowing, stats = run_episodes(act, pool, episodes, micro_batch_size=4, stages=0)
+    for a, b in zip(lockstep, flowing):
+        assert (a.finish_step, a.success, len(a.action_tokens)) == (
+            b.finish_step,
+            b.success,
+            len(b.action_tokens),
+        )
+    assert stats.env_steps == sum(lengths[(e.task_id, e.init_state_id)] for e in episodes)
+    expected = [(e.seed, t) for e, tr in zip(episodes, flowing) for t in range(len(tr.action_tokens))]
+    assert sorted(keys_seen) == sorted(expected)
+    # Fast workers 0 and 1 are served on their own while the slow 2 and 3 are still stepping ...
+    assert (0, 1) in batches
+    # ... results are taken as they come, never by waiting for a whole group.
+    assert not any(c[0] == "collect" for c in pool.calls)
+    assert any(c[0] == "ready" and len(c[1]) > 1 for c in pool.calls)

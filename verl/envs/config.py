@@ -37,8 +37,10 @@ class EnvConfig:
     # Simulator worker processes per rollout worker (one simulator each).
     num_workers: int = 2
     # Groups the workers form in a rollout: the policy computes one group's next action chunks while
-    # the other groups' simulators step (1 = all in lockstep). Meant for GPU nodes; on CPU more
-    # simulators than cores already hide the policy's time (scripts/bench/rollout_throughput.py).
+    # the other groups' simulators step (1 = all in lockstep). 0 = no fixed groups: each policy call
+    # takes every simulator whose chunk has finished, so none waits for slower group-mates. Meant
+    # for GPU nodes, where the policy's forward leaves the CPU to the simulators
+    # (scripts/bench/rollout_overlap.py measures each setting against the simulators' own limit).
     pipeline_stages: int = 1
     # Start every episode in a new simulator process (the old one exits first). Slow: each episode
     # then pays the interpreter's start-up, the imports and the simulator's build. It reproduces how
@@ -95,10 +97,10 @@ class EnvConfig:
             raise ValueError(f"env.render_mode={self.render_mode!r}; allowed: {RENDER_MODES}")
         positive("env.max_steps", self.max_steps, allow_none=True)
         positive("env.num_workers", self.num_workers)
-        positive("env.pipeline_stages", self.pipeline_stages)
-        if self.pipeline_stages > self.num_workers:
+        if not 0 <= self.pipeline_stages <= self.num_workers:
             raise ValueError(
-                f"env.pipeline_stages={self.pipeline_stages}: allowed 1..env.num_workers ({self.num_workers})"
+                f"env.pipeline_stages={self.pipeline_stages}: allowed 0..env.num_workers ({self.num_workers}); "
+                "0 = no fixed groups"
             )
         positive("env.step_timeout_s", self.step_timeout_s)
         positive("env.reset_timeout_s", self.reset_timeout_s)

@@ -218,6 +218,14 @@ class EnvPool:
         self._check_workers(indices)
         return self._receive(indices)
 
+    def receive_ready(self, indices: list[int], block: bool = True) -> list[tuple[int, EnvResult]]:
+        """(worker, result) of the chunks in flight on `indices` that have finished, in `indices` order;
+        with `block`, waits until at least one has (a late or dead worker is restarted and reported as
+        failed, as in `receive_steps`). The others stay in flight."""
+        self._check_workers(indices)
+        self._await(indices, block=block, every=False)
+        return [(i, self._answered.pop(i)) for i in indices if i in self._answered]
+
     def debug_hang_next_step(self, worker: int, seconds: float) -> None:
         """TEST ONLY: make worker `worker` sleep `seconds` before its next step, to exercise timeouts."""
         self._check_workers([worker])
@@ -287,13 +295,23 @@ class EnvPool:
 
     def _receive(self, indices: list[int]) -> list[EnvResult]:
         """Wait for the answers of `indices` (each sent by `_send`); a late or dead worker is restarted."""
+        self._await(indices, block=True, every=True)
+        return [self._answered.pop(i) for i in indices]
+
+    def _await(self, indices: list[int], block: bool, every: bool) -> None:
+        """Move the answers of `indices` that arrive into `_answered`: all of them (`every`), at least
+        one (`block`), or those already there (neither). Late workers are restarted on the way."""
         for i in indices:
             if i not in self._inflight and i not in self._answered:
                 raise RuntimeError(f"worker {i} has no request in flight")
         waiting = {self._workers[i].conn: i for i in indices if i in self._inflight}
         while waiting:
+            answered = any(i in self._answered for i in indices)
             deadline = min(self._inflight[i][0] for i in waiting.values())
-            ready = wait(list(waiting), timeout=max(0.0, deadline - time.monotonic()))
+            timeout = max(0.0, deadline - time.monotonic())
+            if not every and (answered or not block):
+                timeout = 0.0
+            ready = wait(list(waiting), timeout=timeout)
             for conn in ready:
                 i = waiting.pop(conn)
                 _, what, _ = self._inflight.pop(i)
@@ -308,4 +326,5 @@ class EnvPool:
                     del waiting[conn]
                     _, what, timeout_s = self._inflight.pop(i)
                     self._answered[i] = self._restart(i, f"timed out after {timeout_s:g} s during {what}")
-        return [self._answered.pop(i) for i in indices]
+            if not every and (timeout == 0.0 or any(i in self._answered for i in indices)):
+                return

@@ -108,9 +108,11 @@ def run_episodes(
     `stages` > 1 pipelines the rollout: the pool's workers form that many groups (worker w in group
     w % stages) and the policy computes one group's next chunks while the other groups' simulators
     step, so neither the simulators nor the policy wait for each other. 1: all workers in lockstep.
+    0: no fixed groups: each policy call takes every simulator whose chunk has finished by then, so a
+    simulator waits only for the policy, never for slower group-mates (the pool needs `receive_ready`).
     """
-    if not 1 <= stages <= pool.num_workers:
-        raise ValueError(f"stages={stages}; allowed: 1..{pool.num_workers} (the pool's workers)")
+    if not 0 <= stages <= pool.num_workers:
+        raise ValueError(f"stages={stages}; allowed: 0..{pool.num_workers} (0: no fixed groups)")
     pending = deque(range(len(episodes)))
     trajectories = [Trajectory(episode=e) for e in episodes]
     running: dict[int, int] = {}  # pool worker -> episode index
@@ -124,22 +126,25 @@ def run_episodes(
         if on_finish is not None:
             on_finish(trajectories[idx])
 
+    def record_result(w: int, res) -> None:
+        traj = trajectories[running[w]]
+        traj.finish_step += res.steps
+        traj.frames.extend(res.frames)
+        stats.env_steps += res.steps
+        if res.failed:
+            traj.failed, traj.error = True, res.error
+            stats.env_failures += 1
+        if res.done or res.failed:
+            traj.success = bool(res.success) and not res.failed
+            finish(w)
+        else:
+            observations[w] = res.obs
+
     def receive_results(group: int) -> None:
         workers = sorted(stepping[group])
         stepping[group].clear()
         for w, res in zip(workers, pool.receive_steps(workers) if workers else []):
-            traj = trajectories[running[w]]
-            traj.finish_step += res.steps
-            traj.frames.extend(res.frames)
-            stats.env_steps += res.steps
-            if res.failed:
-                traj.failed, traj.error = True, res.error
-                stats.env_failures += 1
-            if res.done or res.failed:
-                traj.success = bool(res.success) and not res.failed
-                finish(w)
-            else:
-                observations[w] = res.obs
+            record_result(w, res)
 
     def start_episodes(group: int) -> None:
         free = [w for w in range(group, pool.num_workers, stages) if w not in running]
@@ -186,6 +191,16 @@ def run_episodes(
         if chunks:
             pool.send_step(chunks)
             stepping[group].update(w for w, _ in chunks)
+
+    if stages == 0:
+        # One group holding every worker, but its results are taken as they come.
+        stages, stepping = 1, [set()]
+
+        def receive_results(group: int) -> None:  # noqa: F811 - the continuous variant
+            block = not any(w not in stepping[0] for w in running)  # nothing else to act on
+            for w, res in pool.receive_ready(sorted(stepping[0]), block=block) if stepping[0] else []:
+                stepping[0].discard(w)
+                record_result(w, res)
 
     while pending or running:
         for group in range(stages):
