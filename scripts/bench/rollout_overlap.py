@@ -18,8 +18,10 @@ configuration runs the same episodes (tasks, initial states, seeds, actions, ste
 One JSON line per configuration, then a summary:
     {"bench": "rollout_overlap", "config", "device_ms_per_batch", "env_steps_per_s",
      "fraction_of_sim_limit", "speedup_vs_baseline", ...}
-`fraction_of_sim_limit` divides by the best simulator-only rate of the run (any simulator count);
-`speedup_vs_baseline` by the baseline's rate. `main_cpu_s` is the CPU time of this process (input
+`fraction_of_sim_limit` divides by the best simulator-only rate of the run (any simulator count),
+`fraction_of_sim_limit_same_simulators` by the limit with as many simulators, `speedup_vs_baseline` by
+the baseline's rate. Each configuration runs once per pass (`--repeats` passes, in turn) and reports its
+fastest pass: this machine's CPU time is shared with other tenants, and its rates drift by 10-20%. `main_cpu_s` is the CPU time of this process (input
 preparation, the pool's messages), `prepare_cpu_s` its input-preparation part.
 
     MUJOCO_GL=egl .venv/bin/python scripts/bench/rollout_overlap.py [--episodes 12] [--configs 4x1 6x2]
@@ -134,6 +136,7 @@ def main() -> None:
         "--baseline", default="4x1", help='<simulators>x1 of the SimpleVLA-RL-style run ("" to skip it)'
     )
     parser.add_argument("--threads", type=int, default=1, help="torch threads (a Ray actor gets 1 CPU)")
+    parser.add_argument("--repeats", type=int, default=2, help="passes over every configuration (best of)")
     args = parser.parse_args()
     os.environ.setdefault("MUJOCO_GL", "egl")
     configs = [parse_config(c) for c in args.configs]
@@ -155,42 +158,51 @@ def main() -> None:
     def stand_in() -> DeviceLatencyPolicy:
         return DeviceLatencyPolicy(policy.prepare, device, chunk, dim)
 
-    records = []
+    best: dict[str, dict] = {}  # config -> its fastest repeat
 
     def record(line: dict) -> None:
-        records.append(line)
         print(f"[rollout_overlap] {line['config']}: {line['env_steps_per_s']} env steps/s", file=sys.stderr)
+        if line["config"] not in best or line["env_steps_per_s"] > best[line["config"]]["env_steps_per_s"]:
+            best[line["config"]] = {**line, "repeats": args.repeats}
 
     with torch.no_grad():
-        for n in args.sim_limits:
-            record(
-                run(
-                    "sim_limit",
-                    n,
-                    n,
-                    episodes,
-                    DeviceLatencyPolicy(None, DeviceModel(0, 0), chunk, dim),
-                    args,
+        # Every configuration once per pass, passes in turn: a burst of load from elsewhere lands on
+        # one repeat of a few configurations, and each figure is its configuration's best repeat.
+        for _ in range(args.repeats):
+            for n in args.sim_limits:
+                record(
+                    run(
+                        "sim_limit",
+                        n,
+                        n,
+                        episodes,
+                        DeviceLatencyPolicy(None, DeviceModel(0, 0), chunk, dim),
+                        args,
+                    )
                 )
-            )
-        for workers, stages in configs:
-            kind = {0: "continuous", 1: "lockstep"}.get(stages, "pipelined")
-            record(run(kind, workers, stages, episodes, stand_in(), args))
-        baseline = None
-        if base is not None:
-            baseline = run(
-                "baseline", *base, episodes, stand_in(), args, render_mode="every_step", fresh=True
-            )
-            record(baseline)
-    limit = max((r["env_steps_per_s"] for r in records if r["config"].startswith("sim_limit")), default=None)
+            for workers, stages in configs:
+                kind = {0: "continuous", 1: "lockstep"}.get(stages, "pipelined")
+                record(run(kind, workers, stages, episodes, stand_in(), args))
+            if base is not None:
+                record(
+                    run("baseline", *base, episodes, stand_in(), args, render_mode="every_step", fresh=True)
+                )
+    records = list(best.values())
+    limits = {r["simulators"]: r["env_steps_per_s"] for r in records if r["config"].startswith("sim_limit")}
+    limit = max(limits.values(), default=None)
+    baseline = next((r for r in records if r["config"].startswith("baseline")), None)
     for line in records:
+        same = limits.get(line["simulators"])
         line["fraction_of_sim_limit"] = round(line["env_steps_per_s"] / limit, 3) if limit else None
+        line["fraction_of_sim_limit_same_simulators"] = (
+            round(line["env_steps_per_s"] / same, 3) if same else None
+        )
         line["speedup_vs_baseline"] = (
             round(line["env_steps_per_s"] / baseline["env_steps_per_s"], 2) if baseline else None
         )
         print(json.dumps(line), flush=True)
     policy_runs = [r for r in records if not r["config"].startswith(("sim_limit", "baseline"))]
-    best = max(policy_runs, key=lambda r: r["env_steps_per_s"]) if policy_runs else None
+    top = max(policy_runs, key=lambda r: r["env_steps_per_s"]) if policy_runs else None
     summary = {
         "bench": "rollout_overlap_summary",
         "host": host(),
@@ -198,9 +210,10 @@ def main() -> None:
         "episodes": len(episodes),
         "max_steps": args.max_steps,
         "sim_limit": limit,
-        "best": best and best["config"],
-        "fraction_of_sim_limit": best and best["fraction_of_sim_limit"],
-        "speedup_vs_baseline": best and best["speedup_vs_baseline"],
+        "best": top and top["config"],
+        "fraction_of_sim_limit": top and top["fraction_of_sim_limit"],
+        "fraction_of_sim_limit_same_simulators": top and top["fraction_of_sim_limit_same_simulators"],
+        "speedup_vs_baseline": top and top["speedup_vs_baseline"],
         "targets": {"fraction_of_sim_limit": 0.9, "speedup_vs_baseline": 7.0},
     }
     print(json.dumps(summary), flush=True)
