@@ -199,9 +199,13 @@ def test_fresh_simulator_per_episode_starts_each_episode_in_a_new_process():
         assert pool.restarts == 0  # replacements, not failures
 
 
-def test_workers_run_single_threaded_unless_told_otherwise(monkeypatch):
+def test_workers_share_the_cores_unless_told_otherwise(monkeypatch):
+    from verl.envs.pool import worker_threads
+
+    cores = len(os.sched_getaffinity(0))
+    assert worker_threads(1) == cores and worker_threads(cores) == 1 and worker_threads(4 * cores) == 1
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
-    with EnvPool(libero_env_config(), num_workers=1) as pool:
+    with EnvPool(libero_env_config(), num_workers=2 * cores) as pool:
         environ = psutil.Process(pool.worker_pids()[0]).environ()
     assert environ["LP_NUM_THREADS"] == "1" and environ["OPENBLAS_NUM_THREADS"] == "1"
     assert environ["OMP_NUM_THREADS"] == "3"  # the caller's setting wins

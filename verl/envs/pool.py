@@ -31,7 +31,7 @@ from verl.envs.registry import get_env_spec
 from verl.envs.spec import EnvSpec, WorkerRuntime
 
 _SHUTDOWN_GRACE_S = 10.0
-SINGLE_THREAD_VARS = ("LP_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+THREAD_VARS = ("LP_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 # A worker in a numpy-1 venv (RoboTwin) pickles arrays under `numpy.core` names, which numpy 2 still
 # loads but warns about on first use.
 warnings.filterwarnings("ignore", message=r"numpy\.core\.\w+ is deprecated", category=DeprecationWarning)
@@ -68,7 +68,13 @@ def egl_device_id(environ: dict[str, str]) -> str | None:
     return first if first.isdigit() else None
 
 
-def _start_worker(cfg: EnvConfig, module: str, runtime: WorkerRuntime) -> _Worker:
+def worker_threads(num_workers: int) -> int:
+    """Threads per simulator process: this machine's cores shared among the pool's processes."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores // max(1, num_workers))
+
+
+def _start_worker(cfg: EnvConfig, module: str, runtime: WorkerRuntime, threads: int = 1) -> _Worker:
     parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     env = dict(os.environ)
     env.update(runtime.env)
@@ -83,11 +89,11 @@ def _start_worker(cfg: EnvConfig, module: str, runtime: WorkerRuntime) -> _Worke
         env["MUJOCO_EGL_DEVICE_ID"] = device
     # One malloc arena: the renderer's threads otherwise keep ~50 MiB of freed heap each.
     env.setdefault("MALLOC_ARENA_MAX", "1")
-    # One thread per simulator process for software rendering (Mesa llvmpipe) and numerical libraries:
-    # the pool's processes are the parallelism. With their defaults (a thread per core each) several
-    # simulators per core contend for the cores (scripts/bench/rollout_overlap.py).
-    for name in SINGLE_THREAD_VARS:
-        env.setdefault(name, "1")
+    # Threads for software rendering (Mesa llvmpipe) and numerical libraries: the cores divided among
+    # the pool's processes, which are the parallelism. With their defaults (a thread per core each),
+    # several simulators per core contend for the cores.
+    for name in THREAD_VARS:
+        env.setdefault(name, str(threads))
     try:
         proc = subprocess.Popen(
             [
@@ -160,7 +166,10 @@ class EnvPool:
                 f"the {cfg.name} simulator workers' interpreter {self.runtime.python!r} is not an executable "
                 "(env.worker_python, or the simulator's own venv: see its set-up script)"
             )
-        self._workers: list[_Worker] = [_start_worker(cfg, self.spec.module, self.runtime) for _ in range(n)]
+        self.threads = worker_threads(n)
+        self._workers: list[_Worker] = [
+            _start_worker(cfg, self.spec.module, self.runtime, self.threads) for _ in range(n)
+        ]
         self.restarts = 0
         # Requests sent and not yet answered: worker -> (deadline, "reset" | "step", timeout in s).
         self._inflight: dict[int, tuple[float, str, float]] = {}
@@ -256,14 +265,14 @@ class EnvPool:
         start together, then the old ones are asked to exit (and killed if they do not)."""
         old = [self._workers[i] for i in indices]
         for i in indices:
-            self._workers[i] = _start_worker(self.cfg, self.spec.module, self.runtime)
+            self._workers[i] = _start_worker(self.cfg, self.spec.module, self.runtime, self.threads)
         _shutdown(old)
 
     def _restart(self, i: int, why: str) -> EnvResult:
         """Replace worker i (killing it if needed) and report its episode as failed."""
         info = self._workers[i].info
         code = _kill(self._workers[i])
-        self._workers[i] = _start_worker(self.cfg, self.spec.module, self.runtime)
+        self._workers[i] = _start_worker(self.cfg, self.spec.module, self.runtime, self.threads)
         self.restarts += 1
         detail = f" (exit code {code})" if code is not None else ""
         return EnvResult.failure(f"worker {i} {why}{detail}; it was restarted", info=info)
