@@ -6,7 +6,7 @@ item holds):
 Defaults are examples/run_openvla_oft_rl_libero.sh on one 8-GPU node: 64 prompts x 8 samples, 8 ranks,
 8 LIBERO simulators per rank, 512 env steps in chunks of 8 (64 decision steps), full refill rounds.
 
-    .venv/bin/python scripts/bench/host_memory.py [--rounds 2] [--sim-rss-mib 1172] [--dataflow heavy_stays]
+    .venv/bin/python scripts/bench/host_memory.py [--rounds 2] [--sim-rss-mib 978] [--dataflow heavy_stays]
     .venv/bin/python scripts/bench/host_memory.py --measure   # tiny policy, 2 CPU ranks, real LIBERO
 
 --measure runs `verl.trainer.main_ppo` (2 FSDP workers on CPU, the shipped tiny checkpoint) while a
@@ -42,16 +42,17 @@ PARAMS_7B = 7_541_237_184
 # (rollout/image_bytes_per_decision_step of libero_object episodes).
 IMAGE_BYTES = 26_029
 
-# Resident sizes (MiB) of the 8-GPU node's processes: LIBERO's simulator today (env_throughput); a GPU
+# Resident sizes (MiB) of the 8-GPU node's processes: LIBERO's simulator (env_throughput's env_rss, the
+# largest RSS over 50 episodes, both cameras); a GPU
 # worker's host side (python, torch, CUDA context, pinned buffers) and the driver are assumptions; Ray's
 # daemons from ENVIRONMENT.md, its other workers as measured here.
 RECIPE_DEFAULTS = dict(
-    sim_rss_mib=1172, worker_rss_mib=4096, driver_rss_mib=1024, ray_rss_mib=370, ray_other_rss_mib=1024
+    sim_rss_mib=978, worker_rss_mib=4096, driver_rss_mib=1024, ray_rss_mib=370, ray_other_rss_mib=1024
 )
 # This machine with --measure's run (2 CPU ranks holding the 4.4 M-parameter tiny policy): the simulator
 # as above; the worker, the driver and Ray as measured without batches (the first --measure run).
 MEASURE_DEFAULTS = dict(
-    sim_rss_mib=1172, worker_rss_mib=850, driver_rss_mib=600, ray_rss_mib=300, ray_other_rss_mib=1050
+    sim_rss_mib=978, worker_rss_mib=850, driver_rss_mib=600, ray_rss_mib=300, ray_other_rss_mib=1050
 )
 
 
