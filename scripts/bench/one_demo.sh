@@ -51,7 +51,7 @@ if [ ! -f "$SFT_CKPT/config.json" ]; then
       data.paths="[$OUT/demos]" data.suite="$SUITE" data.task_ids="[$TASKS]" data.demos_per_task=1 \
       model.init=tiny model.use_proprio=true optim.lr=2e-3 optim.warmup_style=cosine \
       trainer.total_training_steps="$SFT_STEPS" trainer.train_batch_size=32 \
-      trainer.micro_batch_size_per_gpu=32 trainer.n_gpus_per_node=1 trainer.test_freq=-1 \
+      trainer.micro_batch_size_per_gpu=32 trainer.n_gpus_per_node=1 trainer.test_freq=-1 trainer.eval_last=false \
       trainer.save_freq="$SFT_STEPS" env.num_workers=2 trainer.default_local_dir="$OUT/sft"
 fi
 SCALED="$OUT/sft_scaled"
