@@ -139,6 +139,16 @@ def evaluations(episodes: list[dict]) -> list[dict]:
         eps = [e for e in episodes if e["step"] == step]
         k = sum(e["success"] for e in eps)
         lo, hi = wilson(k, len(eps))
+        per_task = {}
+        for task in sorted({e["task_id"] for e in eps}):
+            of_task = [e for e in eps if e["task_id"] == task]
+            k_task = sum(e["success"] for e in of_task)
+            per_task[str(task)] = {
+                "episodes": len(of_task),
+                "successes": k_task,
+                "success_rate": k_task / len(of_task),
+                "ci95": list(wilson(k_task, len(of_task))),
+            }
         rows.append(
             {
                 "step": step,
@@ -146,6 +156,7 @@ def evaluations(episodes: list[dict]) -> list[dict]:
                 "successes": k,
                 "success_rate": k / len(eps),
                 "ci95": [lo, hi],
+                "per_task": per_task,
                 "videos": sorted({e["video"] for e in eps if e["video"]}),
             }
         )
@@ -326,6 +337,14 @@ def summary_line(a: argparse.Namespace, summary: dict) -> dict:
                 "step": c["step"],
                 "success": round(c["success_rate"], 4),
                 "ci95": [round(x, 4) for x in c["ci95"]],
+                "per_task": {
+                    task: {
+                        "success": round(t["success_rate"], 4),
+                        "ci95": [round(x, 4) for x in t["ci95"]],
+                        "episodes": t["episodes"],
+                    }
+                    for task, t in c["per_task"].items()
+                },
             }
             for c in summary["curve"]
         ],

@@ -68,7 +68,12 @@ def test_report_of_a_stopped_run(demo, tmp_path, capsys):
     for step, successes in ((0, 48), (10, 14), (20, 70)):
         for i in range(100):
             episodes.append(
-                {"step": step, "success": i < successes, "video": f"v{step}.mp4" if i == 0 else ""}
+                {
+                    "step": step,
+                    "task_id": i % 2,
+                    "success": i < successes,
+                    "video": f"v{step}.mp4" if i == 0 else "",
+                }
             )
     (out / "val_episodes.jsonl").write_text("".join(json.dumps(e) + "\n" for e in episodes))
     metrics = [{"step": s, "time": 1000.0 + 60 * s, "train_verify_score/all": 0.1} for s in range(1, 21)]
@@ -88,6 +93,9 @@ def test_report_of_a_stopped_run(demo, tmp_path, capsys):
         line["curve"][1]["success"] == 0.14
         and line["curve"][1]["ci95"][0] < 0.14 < line["curve"][1]["ci95"][1]
     )
+    # Per task: 70 successes among episodes 0-69, task i % 2: 35 of 50 for each task.
+    assert line["curve"][2]["per_task"]["0"]["success"] == 0.7
+    assert line["curve"][0]["per_task"]["1"] == {"success": 0.48, "ci95": [0.348, 0.6149], "episodes": 50}
     assert line["wall_time_s"] == 60 * 20 + 100  # start marker to the last metrics record
     assert "| after GRPO | 10 | 100 | 14.0% |" in printed  # every evaluation is a row
     assert (out / "success_vs_step.png").stat().st_size > 0
