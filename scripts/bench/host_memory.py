@@ -87,33 +87,12 @@ def recipe_settings(args: argparse.Namespace) -> HostPlanSettings:
 
 
 def print_plan(settings: HostPlanSettings, config: str) -> None:
+    head = {"bench": "host_memory_plan", "config": config, "dataflow": settings.dataflow}
     for phase in PHASES:
         items = phase_items(settings, phase)
         for item, nbytes in items.items():
-            print(
-                json.dumps(
-                    {
-                        "bench": "host_memory_plan",
-                        "config": config,
-                        "dataflow": settings.dataflow,
-                        "phase": phase,
-                        "item": item,
-                        "gib": round(nbytes / GIB, 3),
-                    }
-                )
-            )
-        print(
-            json.dumps(
-                {
-                    "bench": "host_memory_plan",
-                    "config": config,
-                    "dataflow": settings.dataflow,
-                    "phase": phase,
-                    "item": "total",
-                    "gib": round(total(items) / GIB, 2),
-                }
-            )
-        )
+            print(json.dumps({**head, "phase": phase, "item": item, "gib": round(nbytes / GIB, 3)}))
+        print(json.dumps({**head, "phase": phase, "item": "total", "gib": round(total(items) / GIB, 2)}))
 
 
 # ---------------------------------------------------------------------- measurement
