@@ -77,6 +77,13 @@ def recipe_settings(args: argparse.Namespace) -> HostPlanSettings:
         driver_added_per_decision=added,
         decoded_per_decision=224 * 224 * 3,
         params=PARAMS_7B,
+        **process_sizes(args),
+    )
+
+
+def process_sizes(args: argparse.Namespace) -> dict:
+    """The plan's resident sizes of the node's processes and its data flow, from the command line."""
+    return dict(
         sim_rss=args.sim_rss_mib * MIB,
         worker_rss=args.worker_rss_mib * MIB,
         driver_rss=args.driver_rss_mib * MIB,
@@ -243,12 +250,7 @@ def measured_settings(
         driver_added_per_decision=added,
         decoded_per_decision=112 * 112 * 3,
         params=4_360_000,
-        sim_rss=args.sim_rss_mib * MIB,
-        worker_rss=args.worker_rss_mib * MIB,
-        driver_rss=args.driver_rss_mib * MIB,
-        ray_daemons_rss=args.ray_rss_mib * MIB,
-        ray_other_rss=args.ray_other_rss_mib * MIB,
-        dataflow=args.dataflow,
+        **process_sizes(args),
     )
 
 
